@@ -1,0 +1,134 @@
+"""RNA-FM (ml4bio/RNA-FM): `rnafm`, `mrnafm` and `rnafm-ss`.
+
+Containers:
+    rnafm, mrnafm  fairseq checkpoint {'args': Namespace, 'model': {'encoder.encoder.<key>': tensor}}; the
+                   remaining fairseq entries (optimizer state, ...) are training state and are ignored.
+    rnafm-ss       plain state dict of fm.downstream.Baseline: 'backbone.<key>' and the ResNet head under
+                   'downstream_modules.pc-resnet_1_sym_first:r-ss.'; no args, so the number of attention
+                   heads (which no tensor shape reveals) is the published 20 unless --model.num_attention_heads.
+Vocabulary:
+    fairseq alphabets: <cls> <pad> <eos> <unk>, the nucleotides (or the 64 codons in fm's frequency order),
+    <null_k> fillers, <mask>. Rows are re-ordered to the shared RNA vocabulary by token string; the fillers
+    are dropped.
+Quirk reproduced:
+    fm's loader zeroes the <mask> row of embed_tokens. It only takes effect when the file stores
+    embed_tokens and lm_head.weight in one storage (as `torch.save(model.state_dict())` of fm's model does),
+    because load_state_dict then copies the zeroed row into both; in that case we zero it too.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from multimolecule.convert.engine import Converter, KeyMap, fairseq_vocabulary
+from multimolecule.convert.errors import CheckpointError, ConversionError
+from multimolecule.models.rnafm import RnaFmConfig, RnaFmForMaskedLM, RnaFmForSecondaryStructurePrediction
+
+_SS = r"downstream_modules\.pc-resnet_1_sym_first:r-ss\."
+
+KEY_MAP = KeyMap(
+    [
+        (r"embed_tokens\.weight", "model.embeddings.word_embeddings.weight"),
+        (r"embed_positions\.weight", "model.embeddings.position_embeddings.weight"),
+        (r"emb_layer_norm_before\.(weight|bias)", r"model.embeddings.layer_norm.\1"),
+        (r"layers\.(\d+)\.self_attn\.(q_proj|k_proj|v_proj|out_proj)\.(weight|bias)", r"model.encoder.layers.\1.attention.\2.\3"),
+        (r"layers\.(\d+)\.self_attn_layer_norm\.(weight|bias)", r"model.encoder.layers.\1.attention_norm.\2"),
+        (r"layers\.(\d+)\.(fc1|fc2)\.(weight|bias)", r"model.encoder.layers.\1.ffn.\2.\3"),
+        (r"layers\.(\d+)\.final_layer_norm\.(weight|bias)", r"model.encoder.layers.\1.ffn_norm.\2"),
+        (r"emb_layer_norm_after\.(weight|bias)", r"model.encoder.final_norm.\1"),
+        (r"lm_head\.(dense|layer_norm)\.(weight|bias)", r"lm_head.\1.\2"),
+        (r"lm_head\.(weight|bias)", r"lm_head.decoder.\1"),
+        (r"contact_head\.regression\.(weight|bias)", r"contact_head.regression.\1"),
+        (_SS + r"pre_reduction\.(weight|bias)", r"ss_head.pre_reduction.\1"),
+        (_SS + r"proj\.first\.0\.(weight|bias)", r"ss_head.first.\1"),
+        (_SS + r"proj\.resnet\.(\d+)\.(bn1\.\w+|conv1\.weight|conv2\.weight)", r"ss_head.blocks.\1.\2"),
+        (_SS + r"proj\.final\.(weight|bias)", r"ss_head.final.\1"),
+    ]
+)
+
+RNA_VOCABULARY = fairseq_vocabulary("ACGURYKMSWBDHVN-")
+# fm's `rnaseq_3mer_toks`: codons by frequency, the order of mRNA-FM's embedding rows
+CODON_VOCABULARY = fairseq_vocabulary(
+    "GAG AAG GAA CUG CAG GAU AAA GUG GAC AUG GCC AAC GCU AAU AUC UUC GGA AUU GGC UUU CCA AGC GCA UCU "
+    "CUC ACC CAA CCU UCC ACA UUG GUU CUU UAC ACU CCC UCA GUC GGU CAC AGU UAU AGA CAU GGG UGG UGC AGG "
+    "UGU AUA CGC UUA GCG CGG CCG GUA CUA ACG UCG CGA CGU UGA UAA UAG".split()
+)
+
+_FAIRSEQ_PREFIX = re.compile(r"^encoder\.(?:sentence_)?encoder\.")
+# fairseq argument -> our config field, checked against the tensor shapes
+_ARGS = {
+    "encoder_layers": "num_hidden_layers",
+    "encoder_embed_dim": "hidden_size",
+    "encoder_ffn_embed_dim": "intermediate_size",
+    "max_positions": "max_position_embeddings",
+}
+
+
+class RnaFmConverter(Converter):
+    family = "rnafm"
+    config_class = RnaFmConfig
+    key_map = KEY_MAP
+
+    def unpack(self, content: dict, path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        if "model" in content and "args" in content:
+            args = vars(content["args"]) if not isinstance(content["args"], dict) else content["args"]
+            state = {_FAIRSEQ_PREFIX.sub("", key): value for key, value in content["model"].items()}
+            return state, {"args": args, "container": "fairseq"}
+        if any(isinstance(key, str) and key.startswith("backbone.") for key in content):
+            state = {key.removeprefix("backbone."): value for key, value in content.items()}
+            return state, {"container": "state_dict"}
+        raise CheckpointError(
+            f"{path} is neither a fairseq checkpoint (a dict with 'args' and 'model') nor an RNA-FM Baseline state "
+            f"dict ('backbone.*' keys); its top-level keys are {sorted(map(str, content))[:10]}"
+        )
+
+    def adapt(self, state: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
+        embedding, decoder = state.get("embed_tokens.weight"), state.get("lm_head.weight")
+        if metadata["container"] != "fairseq" or embedding is None or decoder is None:
+            return
+        shared = (
+            embedding.untyped_storage().data_ptr() == decoder.untyped_storage().data_ptr()
+            and embedding.storage_offset() == decoder.storage_offset()
+        )
+        if shared and embedding.shape[0] == len(self.upstream_vocabulary):
+            zeroed = embedding.clone()
+            zeroed[self.upstream_vocabulary.index("<mask>")] = 0
+            state["embed_tokens.weight"] = state["lm_head.weight"] = zeroed
+
+    def read_config(self, state: dict[str, torch.Tensor], metadata: dict[str, Any]) -> dict[str, Any]:
+        layers = {int(match.group(1)) for key in state if (match := re.match(r"layers\.(\d+)\.", key))}
+        config = {
+            "hidden_size": state["embed_tokens.weight"].shape[1],
+            "num_hidden_layers": len(layers),
+            "intermediate_size": state["layers.0.fc1.weight"].shape[0],
+            "max_position_embeddings": state["embed_positions.weight"].shape[0] - RnaFmConfig.position_offset,
+            "embedding_norm": "emb_layer_norm_before.weight" in state,
+        }
+        args = metadata.get("args")
+        if args:
+            for name, field in _ARGS.items():
+                if name in args and args[name] != config[field]:
+                    raise ConversionError(
+                        f"the checkpoint's args say {name}={args[name]} but its tensors say {field}={config[field]}"
+                    )
+            config["num_attention_heads"] = args["encoder_attention_heads"]
+            if args.get("token_dropout"):
+                raise ConversionError("this RNA-FM checkpoint was trained with token_dropout, which RnaFm does not do")
+        ss = "downstream_modules.pc-resnet_1_sym_first:r-ss."
+        if ss + "pre_reduction.weight" in state:
+            blocks = {int(m.group(1)) for key in state if (m := re.match(re.escape(ss) + r"proj\.resnet\.(\d+)\.", key))}
+            config["ss_reduction_size"] = state[ss + "pre_reduction.weight"].shape[0]
+            config["ss_hidden_size"] = state[ss + "proj.first.0.weight"].shape[0]
+            config["ss_num_layers"] = len(blocks)
+        return config
+
+
+VARIANTS = {
+    "rnafm": RnaFmConverter("rnafm", RnaFmForMaskedLM, RNA_VOCABULARY),
+    "mrnafm": RnaFmConverter("mrnafm", RnaFmForMaskedLM, CODON_VOCABULARY, {"codon": True}),
+    "rnafm-ss": RnaFmConverter("rnafm-ss", RnaFmForSecondaryStructurePrediction, RNA_VOCABULARY),
+}

@@ -1,0 +1,40 @@
+"""MultiMolecule: pre-trained RNA language models for Hugging Face transformers.
+
+Importing the package registers every model family with transformers' `AutoConfig`, `AutoModel`,
+`AutoModelForMaskedLM`, `AutoModelForSequenceClassification`, `AutoModelForTokenClassification` and
+`AutoTokenizer`; it changes no other global state (no seeding, no logging configuration).
+"""
+
+from .models import (
+    AutoModelForContactPrediction,
+    AutoModelForSequencePrediction,
+    AutoModelForTokenPrediction,
+    MultiMoleculeConfig,
+    RnaFmConfig,
+    RnaFmForContactPrediction,
+    RnaFmForMaskedLM,
+    RnaFmForSecondaryStructurePrediction,
+    RnaFmForSequencePrediction,
+    RnaFmForTokenPrediction,
+    RnaFmModel,
+    RnaFmPreTrainedModel,
+)
+from .tokenisers import RnaTokenizer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AutoModelForContactPrediction",
+    "AutoModelForSequencePrediction",
+    "AutoModelForTokenPrediction",
+    "MultiMoleculeConfig",
+    "RnaFmConfig",
+    "RnaFmForContactPrediction",
+    "RnaFmForMaskedLM",
+    "RnaFmForSecondaryStructurePrediction",
+    "RnaFmForSequencePrediction",
+    "RnaFmForTokenPrediction",
+    "RnaFmModel",
+    "RnaFmPreTrainedModel",
+    "RnaTokenizer",
+]

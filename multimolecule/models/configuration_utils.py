@@ -1,0 +1,110 @@
+"""The configuration every family shares: the switches of the shared encoder and of the prediction heads."""
+
+from __future__ import annotations
+
+from transformers import PreTrainedConfig
+
+from ..modules.criterion import PROBLEM_TYPE_ALIASES, PROBLEM_TYPES
+from ..tokenisers import RNA
+
+POSITION_EMBEDDING_TYPES = ("absolute", "sinusoidal", "rotary", "none")
+LAYER_NORM_POSITIONS = ("pre", "post")
+POOLINGS = ("cls", "mean")
+
+
+class MultiMoleculeConfig(PreTrainedConfig):
+    r"""Base configuration of a MultiMolecule model.
+
+    A family subclasses it, sets `model_type` and overrides the defaults with its published hyperparameters.
+
+    Encoder:
+        vocab_size: rows of the token embedding (the shared RNA vocabulary has 26).
+        hidden_size, num_hidden_layers, num_attention_heads, intermediate_size: the transformer's size.
+        hidden_act: activation of the feed-forward block (any key of `transformers.activations.ACT2FN`).
+        hidden_dropout, attention_dropout: dropout probabilities.
+        max_position_embeddings: the most tokens (special tokens included) the model accepts.
+        position_embedding_type: `absolute` (learned), `sinusoidal`, `rotary` or `none`.
+        position_offset: learned positions only; row of the first token (the rows before are unused, as in
+            fairseq/ESM checkpoints that reserve them for padding).
+        rotary_base: base of the rotary frequencies.
+        layer_norm_position: `pre` (norm before attention / feed-forward) or `post` (BERT style).
+        embedding_norm: a layer norm on the embeddings, before the first layer.
+        final_norm: a layer norm after the last layer (pre-norm models).
+        attention_bias: biases on the query / key / value / output projections.
+
+    Heads:
+        num_labels, problem_type: what the prediction heads predict. `problem_type` is one of `regression`,
+            `binary`, `multiclass`, `multilabel` (transformers' `single_label_classification` and
+            `multi_label_classification` are read as the last two). When unset, transformers' convention
+            decides at the first loss: `num_labels == 1` is regression, integer labels are multiclass,
+            anything else multilabel; the choice is then stored in the config.
+        pooling: how `...ForSequencePrediction` summarises a sequence: `cls` (the first token) or `mean`
+            (the mean over nucleotide tokens, special tokens and padding excluded).
+        head_dropout, head_act: dropout and activation of the prediction heads.
+        attention_contact_head: the masked-LM model carries an ESM-style contact regression over the attention
+            maps (as RNA-FM's release does); `return_contacts=True` then returns contact probabilities.
+    """
+
+    model_type = "multimolecule"
+
+    vocab_size: int = len(RNA.vocabulary())
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout: float = 0.1
+    attention_dropout: float = 0.1
+    max_position_embeddings: int = 1024
+    position_embedding_type: str = "absolute"
+    position_offset: int = 0
+    rotary_base: float = 10000.0
+    layer_norm_position: str = "pre"
+    layer_norm_eps: float = 1e-12
+    embedding_norm: bool = False
+    final_norm: bool = True
+    attention_bias: bool = True
+    initializer_range: float = 0.02
+    tie_word_embeddings: bool = True
+    pad_token_id: int = 0
+    bos_token_id: int = 1
+    eos_token_id: int = 2
+    unk_token_id: int = 3
+    mask_token_id: int = 4
+    null_token_id: int = 5
+    problem_type: str | None = None
+    pooling: str = "cls"
+    head_dropout: float = 0.1
+    head_act: str = "gelu"
+    attention_contact_head: bool = False
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        _check_choice("position_embedding_type", self.position_embedding_type, POSITION_EMBEDDING_TYPES)
+        _check_choice("layer_norm_position", self.layer_norm_position, LAYER_NORM_POSITIONS)
+        _check_choice("pooling", self.pooling, POOLINGS)
+        if self.problem_type is not None:
+            _check_choice("problem_type", self.problem_type, PROBLEM_TYPES + tuple(PROBLEM_TYPE_ALIASES))
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
+                f"({self.num_attention_heads})"
+            )
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    @property
+    def special_token_ids(self) -> tuple[int, ...]:
+        """Ids the token and contact heads drop: they predict one output per nucleotide."""
+        return tuple(
+            token_id
+            for token_id in (self.pad_token_id, self.bos_token_id, self.eos_token_id)
+            if token_id is not None
+        )
+
+
+def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")

@@ -1,0 +1,129 @@
+"""The one transformer encoder every family configures: embeddings, layers, final norm."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers.activations import ACT2FN
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import BaseModelOutput
+
+from .attention import SelfAttention
+from .positions import RotaryEmbedding, sinusoidal_table
+
+
+class Embeddings(nn.Module):
+    """Token embedding plus learned or sinusoidal positions, an optional norm, padding zeroed."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.config = config
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.position_embeddings = None
+        if config.position_embedding_type == "absolute":
+            rows = config.max_position_embeddings + config.position_offset
+            self.position_embeddings = nn.Embedding(rows, config.hidden_size)
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if config.embedding_norm else None
+        self.dropout = nn.Dropout(config.hidden_dropout)
+
+    def forward(
+        self,
+        attention_mask: torch.Tensor,
+        input_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        embeddings = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
+        if position_ids is None:
+            # counted over real tokens, so left and right padding give the same positions
+            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        if self.position_embeddings is not None:
+            embeddings = embeddings + self.position_embeddings(position_ids + self.config.position_offset)
+        elif self.config.position_embedding_type == "sinusoidal":
+            table = sinusoidal_table(position_ids + self.config.position_offset, embeddings.shape[-1], embeddings.dtype)
+            embeddings = embeddings + table
+        if self.layer_norm is not None:
+            embeddings = self.layer_norm(embeddings)
+        embeddings = embeddings * attention_mask.unsqueeze(-1).to(embeddings.dtype)
+        return self.dropout(embeddings)
+
+
+class FeedForward(nn.Module):
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.activation = ACT2FN[config.hidden_act]
+        self.dropout = nn.Dropout(config.hidden_dropout)
+        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.dropout(self.activation(self.fc1(hidden_states))))
+
+
+class EncoderLayer(GradientCheckpointingLayer):
+    """Attention and feed-forward blocks, each with a residual; the norms go before (`pre`) or after (`post`)."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.pre_norm = config.layer_norm_position == "pre"
+        self.attention = SelfAttention(config)
+        self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.ffn = FeedForward(config)
+        self.ffn_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        rotary: RotaryEmbedding | None = None,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.pre_norm:
+            attended, weights = self.attention(self.attention_norm(hidden_states), attention_mask, rotary, output_attentions)
+            hidden_states = hidden_states + self.dropout(attended)
+            hidden_states = hidden_states + self.dropout(self.ffn(self.ffn_norm(hidden_states)))
+        else:
+            attended, weights = self.attention(hidden_states, attention_mask, rotary, output_attentions)
+            hidden_states = self.attention_norm(hidden_states + self.dropout(attended))
+            hidden_states = self.ffn_norm(hidden_states + self.dropout(self.ffn(hidden_states)))
+        return hidden_states, weights
+
+
+class Encoder(nn.Module):
+    """The stack of layers. `hidden_states[-1]` of the output is the final (normed) `last_hidden_state`."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_hidden_layers))
+        self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if config.final_norm else None
+        self.rotary = (
+            RotaryEmbedding(config.head_dim, config.rotary_base)
+            if config.position_embedding_type == "rotary"
+            else None
+        )
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+    ) -> BaseModelOutput:
+        all_hidden_states = [hidden_states] if output_hidden_states else None
+        all_attentions = [] if output_attentions else None
+        for layer in self.layers:
+            hidden_states, weights = layer(hidden_states, attention_mask, self.rotary, output_attentions)
+            if output_hidden_states:
+                all_hidden_states.append(hidden_states)
+            if output_attentions:
+                all_attentions.append(weights)
+        if self.final_norm is not None:
+            hidden_states = self.final_norm(hidden_states)
+            if output_hidden_states:
+                all_hidden_states[-1] = hidden_states
+        return BaseModelOutput(
+            last_hidden_state=hidden_states,
+            hidden_states=tuple(all_hidden_states) if output_hidden_states else None,
+            attentions=tuple(all_attentions) if output_attentions else None,
+        )

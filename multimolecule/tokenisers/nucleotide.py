@@ -1,0 +1,216 @@
+"""One tokenizer family for nucleotide sequences: single bases, overlapping k-mers or codons."""
+
+from __future__ import annotations
+
+import os
+from typing import ClassVar
+
+from transformers import PreTrainedTokenizer
+
+from .alphabet import RNA, SPECIAL_TOKENS, Alphabet
+
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+class NucleotideTokenizer(PreTrainedTokenizer):
+    """Character-level tokenizer over an [`Alphabet`][multimolecule.tokenisers.alphabet.Alphabet].
+
+    Sequences are upper-cased (ASCII letters only, so positions never shift), whitespace is ignored, and
+    the alphabet's substitutions (T -> U for RNA) are applied. A character outside the vocabulary becomes
+    `<unk>`, or, with `strict=True`, raises a `ValueError` naming the character and its position in the
+    input. `nmers=k` gives overlapping k-mers, `codon=True` non-overlapping 3-mers (the sequence length
+    must then be a multiple of 3). Special tokens written in the text (`"ACG<mask>U"`) are kept whole.
+    """
+
+    alphabet: ClassVar[Alphabet]
+    substitution_flag: ClassVar[str]
+    vocab_files_names: ClassVar[dict[str, str]] = {"vocab_file": "vocab.txt"}
+    model_input_names: ClassVar[list[str]] = ["input_ids", "attention_mask"]
+
+    def __init__(
+        self,
+        vocab_file: str | None = None,
+        *,
+        nmers: int = 1,
+        codon: bool = False,
+        do_upper_case: bool = True,
+        strict: bool = False,
+        cls_token: str = "<cls>",
+        eos_token: str = "<eos>",
+        pad_token: str = "<pad>",
+        unk_token: str = "<unk>",
+        mask_token: str = "<mask>",
+        null_token: str = "<null>",
+        **kwargs,
+    ) -> None:
+        if codon:
+            if nmers not in (1, 3):
+                raise ValueError(f"codon=True tokenizes into 3-mers; it cannot be combined with nmers={nmers}")
+            nmers = 3
+        if nmers < 1:
+            raise ValueError(f"nmers must be a positive integer, got {nmers}")
+        self.nmers = nmers
+        self.codon = codon
+        self.do_upper_case = do_upper_case
+        self.strict = strict
+        self.substitute = kwargs.get(self.substitution_flag, True)
+        tokens = _read_vocab(vocab_file) if vocab_file is not None else self.alphabet.vocabulary(nmers)
+        self._token_to_id = {token: index for index, token in enumerate(tokens)}
+        self._id_to_token = dict(enumerate(tokens))
+        kwargs.setdefault("clean_up_tokenization_spaces", False)
+        kwargs.setdefault("model_max_length", 1024)
+        kwargs.setdefault("bos_token", cls_token)
+        kwargs.setdefault("sep_token", eos_token)
+        kwargs.setdefault("extra_special_tokens", [null_token])
+        super().__init__(
+            nmers=nmers,
+            codon=codon,
+            do_upper_case=do_upper_case,
+            strict=strict,
+            cls_token=cls_token,
+            eos_token=eos_token,
+            pad_token=pad_token,
+            unk_token=unk_token,
+            mask_token=mask_token,
+            **kwargs,
+        )
+        self._specials = {token for token in tokens if token.startswith("<") and token.endswith(">")}
+        self._specials.update(self.all_special_tokens)
+        self._update_trie(sorted(self._specials))
+
+    # vocabulary
+    @property
+    def vocab_size(self) -> int:
+        return len(self._token_to_id)
+
+    def get_vocab(self) -> dict[str, int]:
+        return {**self._token_to_id, **self._added_tokens_encoder}
+
+    def _convert_token_to_id(self, token: str) -> int:
+        return self._token_to_id.get(token, self._token_to_id[self.unk_token])
+
+    def _convert_id_to_token(self, index: int) -> str:
+        return self._id_to_token.get(index, self.unk_token)
+
+    def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str]:
+        path = os.path.join(save_directory, (filename_prefix + "-" if filename_prefix else "") + "vocab.txt")
+        with open(path, "w", encoding="utf-8") as file:
+            file.write("\n".join(self._token_to_id) + "\n")
+        return (path,)
+
+    # tokenization
+    def tokenize(self, text: str, **kwargs) -> list[str]:
+        if not isinstance(text, str):
+            raise TypeError(f"expected a sequence as str, got {type(text).__name__}")
+        pieces = [text] if kwargs.get("split_special_tokens") else self.tokens_trie.split(text)
+        tokens: list[str] = []
+        offset = 0
+        for piece in pieces:
+            tokens.extend([piece] if piece in self._specials else self._tokenize(piece, offset))
+            offset += len(piece)
+        return tokens
+
+    def _tokenize(self, text: str, offset: int = 0) -> list[str]:
+        symbols, positions = self._normalise(text, offset)
+        if self.nmers == 1:
+            return [self._known(symbol, [position]) for symbol, position in zip(symbols, positions)]
+        length = len(symbols)
+        if self.codon and length % 3:
+            raise ValueError(
+                f"codon tokenization needs a length that is a multiple of 3; the sequence at position {offset} "
+                f"has {length} nucleotides ({length % 3} left over)"
+            )
+        if 0 < length < self.nmers:
+            raise ValueError(f"a sequence of {length} nucleotides is shorter than nmers={self.nmers}")
+        step = 3 if self.codon else 1
+        return [
+            self._known("".join(symbols[start : start + self.nmers]), positions[start : start + self.nmers])
+            for start in range(0, length - self.nmers + 1, step)
+        ]
+
+    def _normalise(self, text: str, offset: int) -> tuple[list[str], list[int]]:
+        symbols, positions = [], []
+        for index, char in enumerate(text):
+            if char.isspace():
+                continue
+            if self.do_upper_case:
+                char = char.translate(_ASCII_UPPER)
+            if self.substitute:
+                char = self.alphabet.substitutions.get(char, char)
+            symbols.append(char)
+            positions.append(offset + index)
+        return symbols, positions
+
+    def _known(self, token: str, positions: list[int]) -> str:
+        if token in self._token_to_id and token not in self._specials:
+            return token
+        if self.strict:
+            allowed = self.alphabet.symbols if self.nmers == 1 else self.alphabet.kmer_symbols
+            bad = next(((c, p) for c, p in zip(token, positions) if c not in allowed), (token[0], positions[0]))
+            raise ValueError(
+                f"character {bad[0]!r} (U+{ord(bad[0]):04X}) at position {bad[1]} is not in the "
+                f"{self.alphabet.name} alphabet ({allowed})"
+            )
+        return self.unk_token
+
+    def convert_tokens_to_string(self, tokens: list[str]) -> str:
+        if self.nmers == 1 or self.codon:
+            return "".join(tokens)
+        # overlapping k-mers: each token after the first adds one nucleotide
+        text, previous_was_kmer = [], False
+        for token in tokens:
+            is_kmer = token not in self._specials
+            text.append(token[-1] if is_kmer and previous_was_kmer else token)
+            previous_was_kmer = is_kmer
+        return "".join(text)
+
+    # special tokens: <cls> sequence <eos> [sequence <eos>]
+    def build_inputs_with_special_tokens(self, token_ids_0: list[int], token_ids_1: list[int] | None = None):
+        output = [self.cls_token_id, *token_ids_0, self.eos_token_id]
+        if token_ids_1 is not None:
+            output += [*token_ids_1, self.eos_token_id]
+        return output
+
+    def get_special_tokens_mask(
+        self, token_ids_0: list[int], token_ids_1: list[int] | None = None, already_has_special_tokens: bool = False
+    ) -> list[int]:
+        if already_has_special_tokens:
+            special_ids = {self._token_to_id[token] for token in self._specials if token in self._token_to_id}
+            return [int(token_id in special_ids) for token_id in token_ids_0]
+        mask = [1, *([0] * len(token_ids_0)), 1]
+        if token_ids_1 is not None:
+            mask += [*([0] * len(token_ids_1)), 1]
+        return mask
+
+    def create_token_type_ids_from_sequences(self, token_ids_0: list[int], token_ids_1: list[int] | None = None):
+        return [0] * len(self.build_inputs_with_special_tokens(token_ids_0, token_ids_1))
+
+
+class RnaTokenizer(NucleotideTokenizer):
+    """Tokenizer for RNA, shared by every RNA model family.
+
+    Vocabulary: `<pad> <cls> <eos> <unk> <mask> <null>` then `A C G U N R Y S W K M B D H V . X * - I`;
+    with `nmers=k` or `codon=True` the special tokens then every k-mer over `A C G U N`.
+    `replace_T_with_U` (default on) reads DNA input as RNA.
+
+    Example:
+        >>> from multimolecule import RnaTokenizer
+        >>> tokenizer = RnaTokenizer()
+        >>> tokenizer("ACGT")["input_ids"]
+        [1, 6, 7, 8, 9, 2]
+    """
+
+    alphabet = RNA
+    substitution_flag = "replace_T_with_U"
+
+    def __init__(self, vocab_file: str | None = None, *, replace_T_with_U: bool = True, **kwargs) -> None:
+        super().__init__(vocab_file, replace_T_with_U=replace_T_with_U, **kwargs)
+
+
+def _read_vocab(path: str) -> list[str]:
+    with open(path, encoding="utf-8") as file:
+        tokens = [line.rstrip("\n") for line in file if line.rstrip("\n")]
+    missing = [token for token in SPECIAL_TOKENS[:5] if token not in tokens]
+    if missing:
+        raise ValueError(f"vocabulary file {path} lacks the special tokens {missing}")
+    return tokens
