@@ -19,13 +19,16 @@ Quirk reproduced:
 from __future__ import annotations
 
 import re
+from argparse import Namespace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from multimolecule.convert.engine import Converter, KeyMap, fairseq_vocabulary
+from multimolecule.convert.checkpoint import load_checkpoint
+from multimolecule.convert.engine import MASKED_LM_PARITY, Converter, KeyMap, fairseq_vocabulary
 from multimolecule.convert.errors import CheckpointError, ConversionError
+from multimolecule.convert.validate import Reference
 from multimolecule.models.rnafm import RnaFmConfig, RnaFmForMaskedLM, RnaFmForSecondaryStructurePrediction
 
 _SS = r"downstream_modules\.pc-resnet_1_sym_first:r-ss\."
@@ -126,9 +129,90 @@ class RnaFmConverter(Converter):
             config["ss_num_layers"] = len(blocks)
         return config
 
+    def fixture_overrides(self, meta: dict[str, Any]) -> dict[str, Any]:
+        return {"num_attention_heads": meta["hyperparameters"]["attention_heads"]}
+
+    def reference(self, path: Path, sequences: list[str], config: RnaFmConfig) -> Reference | None:
+        """Run `rna-fm` (the authors' package) on the file, as its own loaders do."""
+        try:
+            import fm
+        except ImportError:
+            return None
+        content = load_checkpoint(path, self.extra_globals)  # fm's own torch.load would unpickle everything
+        codon = self.tokenizer_kwargs.get("codon", False)
+        if self.architecture is RnaFmForSecondaryStructurePrediction:
+            model, alphabet, head = _fm_secondary_structure(fm, content, config)
+            if model is None:
+                return None
+        else:
+            theme = "rna-3mer" if codon else "rna"
+            model, alphabet = fm.pretrained.load_model_and_alphabet_core("rna-fm", content, None, theme)
+            head = None
+        model.eval()
+        _, _, tokens = alphabet.get_batch_converter()([(str(i), sequence) for i, sequence in enumerate(sequences)])
+        layers = model.args.layers
+        with torch.no_grad():
+            output = model(tokens, repr_layers=[layers], return_contacts=head is None)
+            tensors = {
+                "input_ids": tokens,
+                "attention_mask": tokens.ne(alphabet.padding_idx).long(),
+                "last_hidden_state": output["representations"][layers],
+                "logits": output["logits"],
+            }
+            if head is None:
+                tensors["contacts"] = output["contacts"]
+            else:
+                tensors["ss_logits_unbatched"] = _fm_unbatched_ss(model, head, tokens, alphabet, layers)
+        return Reference(f"rna-fm {fm.__version__} (original implementation, run live)", tensors, alphabet.all_toks)
+
+
+def _fm_secondary_structure(fm, content: dict, config: RnaFmConfig):
+    """fm's Baseline downloads a backbone first; build its two parts directly instead."""
+    from fm.downstream.pairwise_predictor import PairwiseConcatWithResNet
+
+    state = {key.removeprefix("backbone."): value for key, value in content.items() if key.startswith("backbone.")}
+    args = Namespace(
+        arch="roberta_large",
+        layers=config.num_hidden_layers,
+        embed_dim=config.hidden_size,
+        ffn_embed_dim=config.intermediate_size,
+        attention_heads=config.num_attention_heads,
+        max_positions=config.max_position_embeddings,
+        emb_layer_norm_before=config.embedding_norm,
+    )
+    alphabet = fm.Alphabet.from_architecture("roberta_large", "rna")
+    model = fm.BioBertModel(args, alphabet)
+    model.load_state_dict(state)
+    head = PairwiseConcatWithResNet(args, alphabet, num_classes=1, symmetric=True, depth_reduction="first")
+    prefix = "downstream_modules.pc-resnet_1_sym_first:r-ss."
+    head_state = {key.removeprefix(prefix): value for key, value in content.items() if key.startswith(prefix)}
+    shapes_fit = all(
+        name in head.state_dict() and head.state_dict()[name].shape == value.shape for name, value in head_state.items()
+    )
+    if not shapes_fit:  # fm hard-codes the published head size (128 / 64 / 32 blocks)
+        return None, None, None
+    head.load_state_dict(head_state)
+    return model, alphabet, head.eval()
+
+
+def _fm_unbatched_ss(model, head, tokens: torch.Tensor, alphabet, layers: int) -> torch.Tensor:
+    """Each sequence alone: upstream's batched map depends on the padding, the unbatched one does not."""
+    lengths = tokens.ne(alphabet.padding_idx).sum(-1) - 2
+    result = torch.zeros(tokens.shape[0], tokens.shape[1] - 2, tokens.shape[1] - 2)
+    for index, length in enumerate(lengths.tolist()):
+        single = tokens[index : index + 1, : length + 2]
+        embedding = model(single, repr_layers=[layers])["representations"][layers]
+        result[index, :length, :length] = head(single, {"embedding": embedding})[0]
+    return result
+
+
+CODON_SEQUENCES = ("AUGGCUAGCAAAGGAGAAGAACUUUUCACUGGAGUUGUCCCAAUUCUUGUUGAAUUAUAA", "AUGCCCUGA", "AUGNNNUAA")
+SS_PARITY = {**MASKED_LM_PARITY, "logits": ("lm_logits", "vocabulary"), "ss_logits_unbatched": ("logits", "pairs")}
 
 VARIANTS = {
     "rnafm": RnaFmConverter("rnafm", RnaFmForMaskedLM, RNA_VOCABULARY),
-    "mrnafm": RnaFmConverter("mrnafm", RnaFmForMaskedLM, CODON_VOCABULARY, {"codon": True}),
-    "rnafm-ss": RnaFmConverter("rnafm-ss", RnaFmForSecondaryStructurePrediction, RNA_VOCABULARY),
+    "mrnafm": RnaFmConverter(
+        "mrnafm", RnaFmForMaskedLM, CODON_VOCABULARY, {"codon": True}, sample_sequences=CODON_SEQUENCES
+    ),
+    "rnafm-ss": RnaFmConverter("rnafm-ss", RnaFmForSecondaryStructurePrediction, RNA_VOCABULARY, parity=SS_PARITY),
 }

@@ -3,7 +3,12 @@
 PyTorch files (zip or legacy; Lightning and fairseq checkpoints are both) go through
 `torch.load(weights_only=True)`; plain pickles (e.g. PaddlePaddle `.pdparams`) through a restricted
 unpickler. Both accept only an explicit allow-list of classes: tensors and plain containers, numpy arrays,
-`argparse.Namespace`, plus what a family names. Anything else is refused before it is constructed.
+`argparse.Namespace`, plus what a family names. Anything else is refused before it is constructed, and so
+is any attempt to change an allowed class or function itself (pickle's BUILD on a class object).
+
+Whatever goes wrong while reading a file (missing, a directory, empty, truncated, corrupt, not a checkpoint
+at all) is a `CheckpointError` that names the file and what was expected; a refusal is an
+`UnsafeCheckpointError` that also names what the file asked for.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import argparse
 import collections
 import pickle
 import re
-from collections.abc import Iterable
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +29,7 @@ from .errors import CheckpointError, UnsafeCheckpointError
 
 _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _EXPECTED = "a PyTorch checkpoint (zip or legacy), a pickle or a safetensors file"
+_ALLOWED = "tensors, containers, numpy arrays, argparse.Namespace"
 
 
 def _numpy_globals() -> dict[str, Any]:
@@ -36,6 +42,9 @@ def _numpy_globals() -> dict[str, Any]:
         "numpy._core.multiarray._reconstruct": core.multiarray._reconstruct,
         "numpy.core.multiarray.scalar": core.multiarray.scalar,
         "numpy._core.multiarray.scalar": core.multiarray.scalar,
+        # arrays pickled with protocol 5 (Python 3.14's default)
+        "numpy.core.numeric._frombuffer": core.numeric._frombuffer,
+        "numpy._core.numeric._frombuffer": core.numeric._frombuffer,
     }
     for dtype_class in vars(np.dtypes).values():
         if isinstance(dtype_class, type):
@@ -43,14 +52,39 @@ def _numpy_globals() -> dict[str, Any]:
     return names
 
 
+class _Refused(pickle.UnpicklingError):
+    """The restricted unpickler met something a checkpoint has no reason to contain."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"refused: {what}")
+        self.what = what
+
+
+def _latin1_bytes(text: Any, encoding: Any) -> bytes:
+    """How protocol 2 pickles `bytes` (numpy arrays included): `_codecs.encode(text, "latin1")`. No other codec."""
+    if type(text) is not str or encoding not in ("latin1", "latin-1"):
+        raise _Refused(f"_codecs.encode with encoding {encoding!r} (only latin1, which pickle writes, is allowed)")
+    return text.encode("latin1")
+
+
 SAFE_GLOBALS: dict[str, Any] = {
     "argparse.Namespace": argparse.Namespace,
     "collections.OrderedDict": collections.OrderedDict,
+    "_codecs.encode": _latin1_bytes,
     **_numpy_globals(),
 }
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+class _RestrictedUnpickler(pickle._Unpickler):
+    """pickle's own (pure Python) unpickler with an allow-list of globals and a guarded BUILD.
+
+    The pure Python implementation is used because its opcode table can be extended: with the C one, BUILD
+    on a class object (`argparse.Namespace` itself, not an instance) would set attributes of that class for
+    the whole process. It reads large arrays as fast as the C one (one read per array).
+    """
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
     def __init__(self, file, allowed: dict[str, Any]) -> None:
         super().__init__(file)
         self.allowed = allowed
@@ -59,7 +93,19 @@ class _RestrictedUnpickler(pickle.Unpickler):
         qualified = f"{module}.{name}"
         if qualified in self.allowed:
             return self.allowed[qualified]
-        raise pickle.UnpicklingError(f"Unsupported global: GLOBAL {qualified}")
+        raise _Refused(f"GLOBAL {qualified}")
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise pickle.UnpicklingError("a persistent id, which only a PyTorch file may hold")
+
+    def _load_build(self) -> None:
+        target = self.stack[-2] if len(self.stack) >= 2 else None
+        if isinstance(target, type) or callable(target):
+            qualified = next((name for name, obj in self.allowed.items() if obj is target), repr(target))
+            raise _Refused(f"BUILD on {qualified} itself: setting attributes of a class or function")
+        pickle._Unpickler.load_build(self)
+
+    dispatch[pickle.BUILD[0]] = _load_build
 
 
 def load_checkpoint(path: str | Path, extra_globals: dict[str, Any] | None = None) -> Any:
@@ -70,15 +116,23 @@ def load_checkpoint(path: str | Path, extra_globals: dict[str, Any] | None = Non
     """
     path = Path(path)
     allowed = {**SAFE_GLOBALS, **(extra_globals or {})}
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist; expected {_EXPECTED}")
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a directory, not a file; expected {_EXPECTED} (give the file)")
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist (or is not a file)")
+        raise CheckpointError(f"checkpoint {path} is not a regular file (a device, pipe or socket); expected {_EXPECTED}")
     size = path.stat().st_size
     if size == 0:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes); expected {_EXPECTED}")
-    with path.open("rb") as file:
-        head = file.read(16)
+    try:
+        with path.open("rb") as file:
+            head = file.read(16)
+    except OSError as error:
+        raise CheckpointError(f"could not open checkpoint {path}: {error.strerror or error}") from error
     try:
         if head.startswith(b"PK\x03\x04"):
+            _check_archive(path)
             return _torch_load(path, allowed, mmap=True)
         if _looks_like_safetensors(head, size):
             return load_safetensors(str(path))
@@ -86,14 +140,51 @@ def load_checkpoint(path: str | Path, extra_globals: dict[str, Any] | None = Non
             with path.open("rb") as file:
                 first = _RestrictedUnpickler(file, allowed).load()
                 trailing = file.read(1)
-            if first == _TORCH_LEGACY_MAGIC:
+            if type(first) is int and first == _TORCH_LEGACY_MAGIC:
                 return _torch_load(path, allowed, mmap=False)
             if trailing:
                 raise CheckpointError(f"{path} holds more than one pickled object; expected {_EXPECTED}")
             return first
-    except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError, OSError, TypeError, AttributeError) as error:
+    except CheckpointError:
+        raise
+    except Exception as error:  # whatever a damaged or hostile file makes a parser raise
         raise _explain(path, error) from error
     raise CheckpointError(f"{path} is not a checkpoint: it starts with {head[:8]!r}; expected {_EXPECTED}")
+
+
+def _check_archive(path: Path) -> None:
+    """A zip file is a PyTorch checkpoint (not TorchScript, not another archive) and its records are intact.
+
+    torch does not verify the CRC-32 each record carries, so a download damaged inside tensor data would
+    otherwise load silently. Records written without a checksum (CRC 0) or compressed are left to torch.
+    """
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+        records = {member.filename.split("/", 1)[-1] for member in members}
+        if "constants.pkl" in records or any(record.startswith("code/") for record in records):
+            raise UnsafeCheckpointError(
+                f"refused to load {path}: it is a TorchScript archive, a compiled program rather than a checkpoint "
+                f"of weights, and loading it would run its code. Nothing in it was executed. Expected {_EXPECTED}; "
+                "export the weights with torch.save(model.state_dict()) instead."
+            )
+        if "data.pkl" not in records:
+            names = ", ".join(sorted(member.filename for member in members)[:5]) or "none"
+            raise CheckpointError(
+                f"{path} is a zip archive but not a PyTorch checkpoint: it has no data.pkl record (records: "
+                f"{names}); expected {_EXPECTED}"
+            )
+        for member in members:
+            if member.CRC == 0 or member.compress_type != zipfile.ZIP_STORED:
+                continue
+            try:
+                with archive.open(member) as record:
+                    while record.read(1 << 20):
+                        pass
+            except zipfile.BadZipFile as error:
+                raise CheckpointError(
+                    f"{path} is corrupt: record {member.filename} does not match its CRC-32 checksum ({error}), so "
+                    f"bytes changed after it was written; expected {_EXPECTED}. Download it again."
+                ) from error
 
 
 def _torch_load(path: Path, allowed: dict[str, Any], mmap: bool) -> Any:
@@ -107,19 +198,43 @@ def _looks_like_safetensors(head: bytes, size: int) -> bool:
     return 0 < header_length < size and head[8:9] == b"{"
 
 
+# torch's weights-only refusals: an unlisted or blocked global, BUILD on a class or function
+_TORCH_REFUSED_GLOBAL = re.compile(r"GLOBAL (\S+?) (?:was not an allowed global|whose module)")
+_TORCH_REFUSED_BUILD = re.compile(r"Can only build .* but got (<class '(?:type|function|builtin_function_or_method)'>)")
+
+
 def _explain(path: Path, error: Exception) -> CheckpointError:
     message = str(error)
-    refused = re.search(r"GLOBAL ([\w.]+)", message)
+    refused = None
+    if isinstance(error, _Refused):
+        refused = error.what
+    elif isinstance(error, pickle.UnpicklingError):
+        if match := _TORCH_REFUSED_GLOBAL.search(message):
+            name = match.group(1)
+            refused = f"GLOBAL {name if '.' in name else 'builtins.' + name}"  # torch drops the builtins prefix
+        elif match := _TORCH_REFUSED_BUILD.search(message):
+            refused = f"BUILD on a {match.group(1)} object itself: setting attributes of a class or function"
     if refused:
         return UnsafeCheckpointError(
-            f"refused to load {path}: it asks for {refused.group(1)}, which is not on the allow-list of what a "
-            "checkpoint may contain (tensors, containers, numpy arrays, argparse.Namespace). Nothing in it was "
-            "executed. If the file is trustworthy and this class is plain data, add it to the converter's "
-            "extra_globals."
+            f"refused to load {path}: it asks for {refused}, which is not on the allow-list of what a checkpoint "
+            f"may contain ({_ALLOWED}). Nothing in it was executed. If the file is trustworthy and this class is "
+            "plain data, add it to the converter's extra_globals."
         )
     return CheckpointError(
         f"could not read {path} ({path.stat().st_size} bytes): it looks truncated or corrupt "
-        f"({type(error).__name__}: {message.strip().splitlines()[0] if message.strip() else 'no detail'}); "
-        f"expected {_EXPECTED}. Download it again."
+        f"({type(error).__name__}: {_detail(message)}); expected {_EXPECTED}. Download it again."
     )
 
+
+def _detail(message: str, limit: int = 200) -> str:
+    """The cause in one line, without torch's advice to load the file with weights_only=False."""
+    if "Weights only load failed" in message:
+        if "WeightsUnpickler error:" in message:
+            message = message.split("WeightsUnpickler error:", 1)[1]
+        else:
+            message = message.split("\n\n", 1)[-1]
+        message = message.split("Check the documentation of torch.load", 1)[0]
+    message = re.sub(r"\x1b\[[0-9;]*m", "", message)
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    detail = lines[0] if lines else "no detail"
+    return detail if len(detail) <= limit else detail[:limit] + "..."

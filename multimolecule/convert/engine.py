@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,12 +30,22 @@ from ..tokenisers import RnaTokenizer
 from .checkpoint import load_checkpoint
 from .errors import CheckpointError, ConversionError, KeyMismatchError
 
+if typing.TYPE_CHECKING:
+    from .validate import Reference
+
 # Our names of the tensors indexed by vocabulary id (rows), and how a token upstream lacks is filled.
 VOCABULARY_TENSORS = {
     "model.embeddings.word_embeddings.weight": "embedding",
     "lm_head.decoder.weight": "embedding",
     "lm_head.decoder.bias": "logit",
 }
+# Reference output -> (our output field, how to compare): the masked-LM families' default.
+MASKED_LM_PARITY = {
+    "last_hidden_state": ("last_hidden_state", "tokens"),
+    "logits": ("logits", "vocabulary"),
+    "contacts": ("contacts", "pairs"),
+}
+SAMPLE_SEQUENCES = ("GGGUGCGAUCAUACCAGCACUAAUGCCCUCCUGGGAAGUCCUCGUG", "UAGCUUAUCAGACUGAUGUUGA", "ACGUNACGU")
 # Decoder bias of tokens the upstream model never saw: they are never predicted, and the probabilities of
 # upstream's own tokens are unchanged.
 ABSENT_TOKEN_LOGIT = -1.0e4
@@ -146,11 +157,16 @@ class Converter:
         architecture: type[PreTrainedModel],
         upstream_vocabulary: list[str],
         tokenizer_kwargs: dict[str, Any] | None = None,
+        *,
+        parity: dict[str, tuple[str, str]] = MASKED_LM_PARITY,
+        sample_sequences: tuple[str, ...] = SAMPLE_SEQUENCES,
     ) -> None:
         self.variant = variant
         self.architecture = architecture
         self.upstream_vocabulary = upstream_vocabulary
         self.tokenizer_kwargs = tokenizer_kwargs or {}
+        self.parity = parity
+        self.sample_sequences = sample_sequences
 
     # what a family implements
     def unpack(self, content: Any, path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -163,6 +179,14 @@ class Converter:
 
     def adapt(self, state: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
         """Reproduce a load-time quirk of the upstream code on the upstream state dict (default: none)."""
+
+    def fixture_overrides(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """`--model.<field>` values a golden fixture needs (hyperparameters its file does not store)."""
+        return {}
+
+    def reference(self, path: Path, sequences: list[str], config: MultiMoleculeConfig) -> Reference | None:
+        """Outputs of the original implementation on `sequences`, or None where it is not installed."""
+        return None
 
     # the engine
     def tokenizer(self, config: MultiMoleculeConfig) -> PreTrainedTokenizer:
@@ -188,15 +212,15 @@ class Converter:
                 raise ConversionError(
                     f"--model.{name} {value} contradicts the checkpoint, which says {name}={derived[name]}"
                 )
-        tokenizer = self.tokenizer(self.config_class(**{**derived, **overrides}))
+        tokenizer = self.tokenizer(self._config(path, {**derived, **overrides}))
         vocabulary = VocabularyRemap(self.upstream_vocabulary, list(tokenizer.get_vocab()))
         converted = {renamed[key]: tensor for key, tensor in state.items() if key in renamed}
         for key, kind in VOCABULARY_TENSORS.items():
             if key in converted:
                 converted[key] = vocabulary.apply(key, converted[key], kind)
         tied = _tied(converted)
-        config = self.config_class(
-            **{**derived, **overrides}, vocab_size=len(vocabulary.ours), tie_word_embeddings=tied
+        config = self._config(
+            path, {**derived, **overrides, "vocab_size": len(vocabulary.ours), "tie_word_embeddings": tied}
         )
         config.architectures = [self.architecture.__name__]
         model = self.architecture(config).eval()
@@ -209,6 +233,16 @@ class Converter:
         _check_shapes(model, converted, upstream_of, path)
         model.load_state_dict(converted, strict=True)
         return Conversion(self, model, tokenizer, path, sha256, vocabulary, dropped, dict(overrides))
+
+    def _config(self, path: Path, fields: dict[str, Any]) -> MultiMoleculeConfig:
+        try:
+            return self.config_class(**fields)
+        except ValueError as error:
+            raise ConversionError(
+                f"{path}: the configuration is invalid ({error}). The checkpoint determines "
+                f"{', '.join(sorted(fields))}; anything else is the published default of {self.config_class.__name__} "
+                "unless given with --model.<field> VALUE."
+            ) from None
 
     def hint(self) -> str:
         return f"Is this a {self.family} '{self.variant}' checkpoint? `python -m multimolecule.convert list` shows the variants."

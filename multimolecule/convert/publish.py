@@ -1,0 +1,126 @@
+"""The publisher: fetch, verify, convert, validate, write (atomically), and push one catalogued variant."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import converters
+from .card import model_card
+from .catalogue import Entry, lookup
+from .engine import Conversion, Converter, file_sha256
+from .errors import ChecksumError, ValidationError
+from .output import check_target, staged_directory
+from .validate import Reference, ValidationReport, golden_cases, golden_reference, validate
+
+
+@dataclass
+class Options:
+    checkpoint: Path | None = None
+    output: Path | None = None
+    verify: bool = True
+    overwrite: bool = False
+    push: bool = False
+    repo_id: str | None = None
+    token: str | None = None
+    cache_dir: Path | None = None
+    golden_dir: Path | None = None
+    model: dict[str, Any] | None = None
+
+
+@dataclass
+class Result:
+    variant: str
+    output: Path
+    report: ValidationReport
+    commit: str | None = None
+
+
+def default_golden_dir() -> Path | None:
+    """The golden fixtures of a source checkout (tests/golden), used for the converter self-test."""
+    candidate = Path(__file__).resolve().parents[2] / "tests" / "golden"
+    return candidate if candidate.is_dir() else None
+
+
+def publish(variant: str, options: Options, say: Callable[[str], None] = print) -> Result:
+    entry = lookup(variant)
+    converter = converters.get_converter(variant)
+    output = options.output or Path("converted") / variant
+    check_target(output, options.overwrite)
+    token = None
+    if options.push:
+        from .hub import resolve_token  # fail before converting, not after an hour
+
+        token = resolve_token(options.token)
+
+    path = _checkpoint(entry, options, say)
+    say(f"converting {path}")
+    conversion = converter.convert(path, options.model)
+    with staged_directory(output, options.overwrite) as staging:
+        conversion.model.save_pretrained(staging)
+        conversion.tokenizer.save_pretrained(staging)
+        say("validating")
+        parity = _parity_checks(converter, conversion, options.golden_dir, say)
+        report = validate(staging, conversion, parity, list(converter.sample_sequences))
+        say(report.summary())
+        if not report.ok:
+            raise ValidationError(f"validation of {variant} failed; nothing was written to {output}:\n{report.summary()}")
+        model_card(entry, conversion, report).save(staging / "README.md")
+    say(f"wrote {output}")
+    result = Result(variant, output, report)
+    if options.push:
+        from .hub import push
+
+        repo_id = options.repo_id or entry.repo_id
+        result.commit = push(output, repo_id, token, commit_message=f"Convert {variant} from {entry.source}")
+        say(f"pushed to {repo_id}: " + (f"commit {result.commit}" if result.commit else "no change, no new commit"))
+    return result
+
+
+def _checkpoint(entry: Entry, options: Options, say: Callable[[str], None]) -> Path:
+    if options.checkpoint is None:
+        from .download import fetch
+
+        return fetch(entry, options.cache_dir)
+    path = Path(options.checkpoint)
+    if options.verify:
+        actual = file_sha256(path)
+        if actual != entry.sha256:
+            raise ChecksumError(
+                f"{path} has sha256 {actual}, but the catalogue's {entry.variant} is {entry.sha256}. "
+                "Pass --no-verify to convert a local variant of the checkpoint on purpose."
+            )
+    else:
+        say(f"not verifying {path} against the catalogue (--no-verify)")
+    return path
+
+
+def _parity_checks(
+    converter: Converter, conversion: Conversion, golden_dir: Path | None, say: Callable[[str], None]
+) -> list[tuple[Conversion, Reference]]:
+    """The golden fixture when the file is one; otherwise the converter's self-test on the variant's fixtures
+    and the original implementation run live on this file, where it is installed."""
+    cases = [
+        (case, meta)
+        for case, meta in golden_cases(golden_dir if golden_dir is not None else default_golden_dir(), converter.family)
+        if meta["variant"] == converter.variant
+    ]
+    for case, meta in cases:
+        if file_sha256(case / meta["checkpoint"]) == conversion.sha256:
+            return [(conversion, golden_reference(case, meta))]
+    checks = []
+    for case, meta in cases:
+        fixture = converter.convert(case / meta["checkpoint"], converter.fixture_overrides(meta))
+        reference = golden_reference(case, meta)
+        reference.name = f"converter self-test on the {reference.name}"
+        checks.append((fixture, reference))
+    if not cases:
+        say(f"no golden fixture for {converter.variant}: converter self-test skipped")
+    live = converter.reference(conversion.source, list(converter.sample_sequences), conversion.model.config)
+    if live is None:
+        say(f"original implementation of {converter.family} not installed: live parity skipped")
+    else:
+        checks.append((conversion, live))
+    return checks
