@@ -38,7 +38,10 @@ KEY_MAP = KeyMap(
         (r"embed_tokens\.weight", "model.embeddings.word_embeddings.weight"),
         (r"embed_positions\.weight", "model.embeddings.position_embeddings.weight"),
         (r"emb_layer_norm_before\.(weight|bias)", r"model.embeddings.layer_norm.\1"),
-        (r"layers\.(\d+)\.self_attn\.(q_proj|k_proj|v_proj|out_proj)\.(weight|bias)", r"model.encoder.layers.\1.attention.\2.\3"),
+        (
+            r"layers\.(\d+)\.self_attn\.(q_proj|k_proj|v_proj|out_proj)\.(weight|bias)",
+            r"model.encoder.layers.\1.attention.\2.\3",
+        ),
         (r"layers\.(\d+)\.self_attn_layer_norm\.(weight|bias)", r"model.encoder.layers.\1.attention_norm.\2"),
         (r"layers\.(\d+)\.(fc1|fc2)\.(weight|bias)", r"model.encoder.layers.\1.ffn.\2.\3"),
         (r"layers\.(\d+)\.final_layer_norm\.(weight|bias)", r"model.encoder.layers.\1.ffn_norm.\2"),
@@ -56,9 +59,12 @@ KEY_MAP = KeyMap(
 RNA_VOCABULARY = fairseq_vocabulary("ACGURYKMSWBDHVN-")
 # fm's `rnaseq_3mer_toks`: codons by frequency, the order of mRNA-FM's embedding rows
 CODON_VOCABULARY = fairseq_vocabulary(
-    "GAG AAG GAA CUG CAG GAU AAA GUG GAC AUG GCC AAC GCU AAU AUC UUC GGA AUU GGC UUU CCA AGC GCA UCU "
-    "CUC ACC CAA CCU UCC ACA UUG GUU CUU UAC ACU CCC UCA GUC GGU CAC AGU UAU AGA CAU GGG UGG UGC AGG "
-    "UGU AUA CGC UUA GCG CGG CCG GUA CUA ACG UCG CGA CGU UGA UAA UAG".split()
+    """
+    GAG AAG GAA CUG CAG GAU AAA GUG GAC AUG GCC AAC GCU AAU AUC UUC
+    GGA AUU GGC UUU CCA AGC GCA UCU CUC ACC CAA CCU UCC ACA UUG GUU
+    CUU UAC ACU CCC UCA GUC GGU CAC AGU UAU AGA CAU GGG UGG UGC AGG
+    UGU AUA CGC UUA GCG CGG CCG GUA CUA ACG UCG CGA CGU UGA UAA UAG
+    """.split()
 )
 
 _FAIRSEQ_PREFIX = re.compile(r"^encoder\.(?:sentence_)?encoder\.")
@@ -123,7 +129,9 @@ class RnaFmConverter(Converter):
                 raise ConversionError("this RNA-FM checkpoint was trained with token_dropout, which RnaFm does not do")
         ss = "downstream_modules.pc-resnet_1_sym_first:r-ss."
         if ss + "pre_reduction.weight" in state:
-            blocks = {int(m.group(1)) for key in state if (m := re.match(re.escape(ss) + r"proj\.resnet\.(\d+)\.", key))}
+            blocks = {
+                int(m.group(1)) for key in state if (m := re.match(re.escape(ss) + r"proj\.resnet\.(\d+)\.", key))
+            }
             config["ss_reduction_size"] = state[ss + "pre_reduction.weight"].shape[0]
             config["ss_hidden_size"] = state[ss + "proj.first.0.weight"].shape[0]
             config["ss_num_layers"] = len(blocks)

@@ -10,11 +10,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from servers.files import FileServer
 
 from multimolecule.convert.catalogue import Entry, Paper
 from multimolecule.convert.download import ENDPOINTS, default_cache_dir, fetch
 from multimolecule.convert.errors import ChecksumError, ConversionError
-from servers.files import FileServer
 
 REPOSITORY, COMMIT = "owner/project", "0123456789abcdef0123456789abcdef01234567"
 REVISION = "89abcdef0123456789abcdef0123456789abcdef"
@@ -172,6 +172,14 @@ def test_missing_member(server: FileServer, tmp_path: Path):
     assert list((tmp_path / item.sha256).iterdir()) == []
 
 
+def test_unreadable_archive(server: FileServer, tmp_path: Path):
+    url = server.add("/bundle.tar.gz", b"an error page, not an archive")
+    item = entry(f"{url}#models/model.bin", b"model")
+    with pytest.raises(ConversionError, match="could not read the archive bundle.tar.gz"):
+        fetch(item, tmp_path, progress=False)
+    assert list((tmp_path / item.sha256).iterdir()) == []  # the archive is not kept to be resumed from
+
+
 # ---------------------------------------------------------------------------------------------------- resuming
 
 
@@ -211,6 +219,17 @@ def test_server_ignoring_range_restarts(server: FileServer, tmp_path: Path):
     fetched(item, tmp_path, content)  # had the 200 answer been appended, the sha256 would not match
     [request] = gets(server)
     assert request.headers["range"] == "bytes=33-" and request.status == 200
+
+
+def test_complete_part_is_not_downloaded_again(server: FileServer, tmp_path: Path):
+    content = payload(20_000)
+    archive = tar_gz({"model.bin": content})
+    item = entry(server.add("/models.tar.gz", archive) + "#model.bin", content)
+    (tmp_path / item.sha256).mkdir()
+    (tmp_path / item.sha256 / "models.tar.gz.part").write_bytes(archive)  # e.g. interrupted while extracting
+    fetched(item, tmp_path, content)
+    [request] = gets(server)
+    assert request.headers["range"] == f"bytes={len(archive)}-" and request.status == 416
 
 
 # ---------------------------------------------------------------------------------------------------- verification

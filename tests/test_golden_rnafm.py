@@ -35,7 +35,9 @@ def converted(tmp_path_factory):
 
 def our_ids(case, tokenizer) -> torch.Tensor:
     vocabulary = tokenizer.get_vocab()
-    return torch.tensor([[vocabulary[case.meta["vocab"][i]] for i in row] for row in case.expected["input_ids"].tolist()])
+    return torch.tensor(
+        [[vocabulary[case.meta["vocab"][i]] for i in row] for row in case.expected["input_ids"].tolist()]
+    )
 
 
 def assert_close(actual, expected, case, what):
@@ -64,7 +66,7 @@ def test_output_directory_is_complete(converted, name):
 def test_tokenizer_reproduces_upstream_tokenisation(converted, name):
     case = golden_case("rnafm", name)
     tokenizer = AutoTokenizer.from_pretrained(converted[name])
-    for sequence, upstream_ids in zip(case.meta["sequences"], case.meta["tokens"]):
+    for sequence, upstream_ids in zip(case.meta["sequences"], case.meta["tokens"], strict=True):
         ours = tokenizer.convert_ids_to_tokens(tokenizer(sequence)["input_ids"])
         assert ours == [case.meta["vocab"][i] for i in upstream_ids]
 

@@ -107,8 +107,8 @@ def _usage(entry: Entry, conversion: Conversion) -> str:
         )
     if "threshold" in entry.card:
         parts.append(
-            f"Base-pairing probabilities are `torch.sigmoid(output.logits)`; {entry.card.get('threshold_note', 'threshold')}: "
-            f"{entry.card['threshold']}."
+            "Base-pairing probabilities are `torch.sigmoid(output.logits)`; "
+            f"{entry.card.get('threshold_note', 'threshold')}: {entry.card['threshold']}."
         )
     return "\n\n".join(parts)
 
@@ -146,7 +146,9 @@ def _provenance(entry: Entry, conversion: Conversion, report: ValidationReport) 
         ("Converted by", f"MultiMolecule {__version__} (`python -m multimolecule.convert {entry.variant}`)"),
     ]
     if conversion.overrides:
-        rows.append(("Hyperparameters not stored in the file", ", ".join(f"`{k}={v}`" for k, v in conversion.overrides.items())))
+        rows.append(
+            ("Hyperparameters not stored in the file", ", ".join(f"`{k}={v}`" for k, v in conversion.overrides.items()))
+        )
     text = "| | |\n|---|---|\n" + "\n".join(f"| {name} | {value} |" for name, value in rows)
     if report.parity:
         text += "\n\nParity, maximum absolute difference from the original implementation's outputs:\n\n"

@@ -4,11 +4,12 @@ facts its model card states. Data only; see `checkpoints/README.md` for the fiel
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
+
+import tomllib
 
 from .errors import UnknownVariantError
 
@@ -108,7 +109,5 @@ def catalogue() -> dict[str, Entry]:
 def lookup(variant: str) -> Entry:
     entries = catalogue()
     if variant not in entries:
-        raise UnknownVariantError(
-            f"unknown variant {variant!r}; catalogued variants: {', '.join(sorted(entries))}"
-        )
+        raise UnknownVariantError(f"unknown variant {variant!r}; catalogued variants: {', '.join(sorted(entries))}")
     return entries[variant]

@@ -19,7 +19,7 @@ import pickle
 import re
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -53,11 +53,15 @@ def _numpy_globals() -> dict[str, Any]:
 
 
 class _Refused(pickle.UnpicklingError):
-    """The restricted unpickler met something a checkpoint has no reason to contain."""
+    """The restricted unpickler met something a checkpoint has no reason to contain.
 
-    def __init__(self, what: str) -> None:
+    `what` is a global ("GLOBAL module.name") or, with `build=True`, the class or function the file tried
+    to modify.
+    """
+
+    def __init__(self, what: str, build: bool = False) -> None:
         super().__init__(f"refused: {what}")
-        self.what = what
+        self.what, self.build = what, build
 
 
 def _latin1_bytes(text: Any, encoding: Any) -> bytes:
@@ -83,7 +87,7 @@ class _RestrictedUnpickler(pickle._Unpickler):
     the whole process. It reads large arrays as fast as the C one (one read per array).
     """
 
-    dispatch = dict(pickle._Unpickler.dispatch)
+    dispatch: ClassVar[dict[int, Any]] = dict(pickle._Unpickler.dispatch)
 
     def __init__(self, file, allowed: dict[str, Any]) -> None:
         super().__init__(file)
@@ -102,7 +106,7 @@ class _RestrictedUnpickler(pickle._Unpickler):
         target = self.stack[-2] if len(self.stack) >= 2 else None
         if isinstance(target, type) or callable(target):
             qualified = next((name for name, obj in self.allowed.items() if obj is target), repr(target))
-            raise _Refused(f"BUILD on {qualified} itself: setting attributes of a class or function")
+            raise _Refused(qualified, build=True)
         pickle._Unpickler.load_build(self)
 
     dispatch[pickle.BUILD[0]] = _load_build
@@ -121,7 +125,9 @@ def load_checkpoint(path: str | Path, extra_globals: dict[str, Any] | None = Non
     if path.is_dir():
         raise CheckpointError(f"checkpoint {path} is a directory, not a file; expected {_EXPECTED} (give the file)")
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} is not a regular file (a device, pipe or socket); expected {_EXPECTED}")
+        raise CheckpointError(
+            f"checkpoint {path} is not a regular file (a device, pipe or socket); expected {_EXPECTED}"
+        )
     size = path.stat().st_size
     if size == 0:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes); expected {_EXPECTED}")
@@ -205,20 +211,26 @@ _TORCH_REFUSED_BUILD = re.compile(r"Can only build .* but got (<class '(?:type|f
 
 def _explain(path: Path, error: Exception) -> CheckpointError:
     message = str(error)
-    refused = None
+    refused, modified = None, None
     if isinstance(error, _Refused):
-        refused = error.what
+        refused, modified = (None, error.what) if error.build else (error.what, None)
     elif isinstance(error, pickle.UnpicklingError):
         if match := _TORCH_REFUSED_GLOBAL.search(message):
             name = match.group(1)
             refused = f"GLOBAL {name if '.' in name else 'builtins.' + name}"  # torch drops the builtins prefix
         elif match := _TORCH_REFUSED_BUILD.search(message):
-            refused = f"BUILD on a {match.group(1)} object itself: setting attributes of a class or function"
+            modified = f"a class or function (torch reports {match.group(1)})"
     if refused:
         return UnsafeCheckpointError(
             f"refused to load {path}: it asks for {refused}, which is not on the allow-list of what a checkpoint "
             f"may contain ({_ALLOWED}). Nothing in it was executed. If the file is trustworthy and this class is "
             "plain data, add it to the converter's extra_globals."
+        )
+    if modified:
+        return UnsafeCheckpointError(
+            f"refused to load {path}: it tries to set attributes of {modified} (pickle BUILD on the class or "
+            "function itself, not on an instance), which would change it for the whole process; a checkpoint has "
+            "no reason to. Nothing in it was executed."
         )
     return CheckpointError(
         f"could not read {path} ({path.stat().st_size} bytes): it looks truncated or corrupt "

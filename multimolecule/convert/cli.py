@@ -39,7 +39,9 @@ OPTIONS = {
     "cache_dir": "download cache (default: $MULTIMOLECULE_CACHE or ~/.cache/multimolecule)",
     "golden_dir": "golden fixtures for the converter self-test (default: tests/golden of a source checkout)",
 }
-MODEL_HELP = "--model.<field> VALUE  set a config field the checkpoint does not store (e.g. --model.num_attention_heads 20)"
+MODEL_HELP = (
+    "--model.<field> VALUE  set a config field the checkpoint does not store (e.g. --model.num_attention_heads 20)"
+)
 
 
 class ConvertConfig(chanfig.Config):
@@ -98,7 +100,9 @@ def list_variants() -> str:
     for name, entry in sorted(catalogue().items(), key=lambda item: (item[1].family, item[0])):
         rows.append((name, entry.family_name, "yes" if name in available else "not yet", entry.repo_id, entry.license))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
 
 
 def convert_all(config: ConvertConfig) -> int:

@@ -24,7 +24,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import quote, urlencode, urljoin, urlsplit
+from typing import Any
+from urllib.parse import quote, urlencode, urljoin
 
 from huggingface_hub import hf_hub_download, hf_hub_url
 from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
@@ -65,7 +66,12 @@ def default_cache_dir() -> Path:
 
 
 def fetch(entry: Entry, cache_dir: str | Path | None = None, *, progress: bool = True) -> Path:
-    """Download entry.source into the cache (unless already there and verified) and return the verified file path."""
+    """Download entry.source into the cache (unless already there and verified) and return the verified file path.
+
+    A cached file is checked again (size, sha256) before it is returned; one that no longer matches is deleted and
+    downloaded again. Raises `DownloadError` when the source cannot be downloaded (a partial download is kept and
+    resumed by the next call) and `ChecksumError` when what came is not the catalogued file (nothing is kept).
+    """
     directory = Path(cache_dir if cache_dir is not None else default_cache_dir()).expanduser() / entry.sha256
     target = directory / entry.filename
     if target.is_file():
@@ -169,7 +175,9 @@ def _upstream_file_url(client: httpx.Client, path: str, entry: Entry) -> str:
     file kept in LFS, whose content is then at the media URL."""
     match = re.fullmatch(r"https?://github\.com/([^/]+/[^/]+?)(?:\.git)?/?", entry.repository)
     if match is None:
-        raise ConversionError(f"{entry.variant}: upstream-file sources need a GitHub repository, not {entry.repository}")
+        raise ConversionError(
+            f"{entry.variant}: upstream-file sources need a GitHub repository, not {entry.repository}"
+        )
     name = f"{match.group(1)}/{entry.commit}/{quote(path)}"
     raw = f"{_endpoint('github_raw')}/{name}"
     with client.stream("GET", raw) as response:
@@ -231,7 +239,7 @@ def _hub_failure(error: BaseException) -> str:
 class _SilentBar(tqdm):
     """huggingface_hub takes a progress-bar class, not a switch."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **{**kwargs, "disable": True})
 
 
@@ -287,7 +295,7 @@ def _download_once(client: httpx.Client, url: str, part: Path, expected_size: in
             part.unlink(missing_ok=True)
             raise ChecksumError(f"{url} is {total} bytes, the catalogue says {expected_size}: not the catalogued file")
         with part.open("ab" if offset else "wb") as file, _bar(total, offset, part.name, progress) as bar:
-            for chunk in response.iter_bytes(CHUNK_SIZE):
+            for chunk in response.iter_bytes():  # as it arrives: a cut-off answer keeps all it delivered
                 file.write(chunk)
                 bar.update(len(chunk))
 
@@ -313,7 +321,8 @@ def _size(path: Path) -> int:
 
 
 def _basename(location: str) -> str:
-    return urlsplit(location).path.rstrip("/").rsplit("/", 1)[-1] or "download"
+    """The downloaded file's name, as `Entry.filename` takes it (`google_drive://ID` is named `ID`)."""
+    return location.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
 
 
 # ---------------------------------------------------------------------------------------------------- archives
@@ -339,7 +348,7 @@ def _extract(archive: Path, member: str, destination: Path) -> None:
     over the (possibly compressed) stream."""
     wanted = _member_name(member)
     try:
-        if zipfile.is_zipfile(archive):
+        if _is_zip(archive):
             with zipfile.ZipFile(archive) as bundle:
                 names = [name for name in bundle.namelist() if not name.endswith("/")]
                 found = next((name for name in names if _member_name(name) == wanted), None)
@@ -364,6 +373,12 @@ def _extract(archive: Path, member: str, destination: Path) -> None:
     raise DownloadError(f"the archive {archive.name} has no file {member!r}; it holds: {shown or 'no files'}")
 
 
+def _is_zip(archive: Path) -> bool:
+    """By the magic number: `zipfile.is_zipfile` looks for a record near the end, which a tar.gz can hold by chance."""
+    with archive.open("rb") as file:
+        return file.read(4) in {b"PK\x03\x04", b"PK\x05\x06"}
+
+
 def _member_name(name: str) -> str:
     return posixpath.normpath(name).lstrip("/")
 
@@ -376,9 +391,7 @@ def _verify(path: Path, entry: Entry) -> None:
     size = path.stat().st_size
     if entry.size is not None and size != entry.size:
         path.unlink()
-        raise ChecksumError(
-            f"{entry.source}: expected {entry.size} bytes, got {size}; the downloaded file was deleted"
-        )
+        raise ChecksumError(f"{entry.source}: expected {entry.size} bytes, got {size}; the downloaded file was deleted")
     actual = file_sha256(path)
     if actual != entry.sha256:
         path.unlink()

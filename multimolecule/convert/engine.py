@@ -245,7 +245,10 @@ class Converter:
             ) from None
 
     def hint(self) -> str:
-        return f"Is this a {self.family} '{self.variant}' checkpoint? `python -m multimolecule.convert list` shows the variants."
+        return (
+            f"Is this a {self.family} '{self.variant}' checkpoint? "
+            "`python -m multimolecule.convert list` shows the variants."
+        )
 
 
 def _tied(state: dict[str, torch.Tensor]) -> bool:
@@ -275,7 +278,8 @@ def coerce_overrides(config_class: type[MultiMoleculeConfig], overrides: Mapping
     for name, value in overrides.items():
         if name not in fields:
             raise ConversionError(
-                f"{config_class.__name__} has no field {name!r}; --model.<field> takes one of: {', '.join(sorted(fields))}"
+                f"{config_class.__name__} has no field {name!r}; "
+                f"--model.<field> takes one of: {', '.join(sorted(fields))}"
             )
         default = fields[name].default
         kind = type(default) if default not in (None, dataclasses.MISSING) else None

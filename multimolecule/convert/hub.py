@@ -28,8 +28,11 @@ def resolve_token(token: str | None, endpoint: str | None = None) -> str:
     Raises `PushError` at once when there is none, when the Hub cannot be reached, or when the Hub rejects the
     token or says it may only read.
     """
-    token = token or get_token()
     api = _api(endpoint)
+    try:
+        token = token or get_token()
+    except Exception as error:  # only with HF_OIDC_RESOURCE set: the OIDC exchange failed
+        raise PushError(f"Could not obtain a Hugging Face token: {error}") from error
     if not token:
         raise PushError(
             f"No Hugging Face token to push to {api.endpoint} with. Pass --token, set HF_TOKEN, "
@@ -63,6 +66,9 @@ def push(
     retry_hint: str | None = None,
 ) -> str | None:
     """Create `repo_id` if needed and upload every file of `folder` to its `main` branch in one commit.
+
+    (huggingface_hub splits folders of more than 256 files, or over 100 MB sent as regular git files, into
+    several commits; a converted model is a handful of files, its weights going through Xet.)
 
     Returns the new commit id, or None when the remote already holds identical files (no commit is made).
     Raises `PushError`, leaving `folder` untouched, when anything fails; its message names the folder and the

@@ -66,7 +66,9 @@ def publish(variant: str, options: Options, say: Callable[[str], None] = print) 
         report = validate(staging, conversion, parity, list(converter.sample_sequences))
         say(report.summary())
         if not report.ok:
-            raise ValidationError(f"validation of {variant} failed; nothing was written to {output}:\n{report.summary()}")
+            raise ValidationError(
+                f"validation of {variant} failed; nothing was written to {output}:\n{report.summary()}"
+            )
         model_card(entry, conversion, report).save(staging / "README.md")
     say(f"wrote {output}")
     result = Result(variant, output, report)

@@ -63,7 +63,10 @@ class ValidationReport:
         return all(check.ok for check in self.checks)
 
     def summary(self) -> str:
-        lines = [f"{'ok ' if check.ok else 'FAIL'} {check.name}{': ' + check.detail if check.detail else ''}" for check in self.checks]
+        lines = [
+            f"{'ok ' if check.ok else 'FAIL'} {check.name}{': ' + check.detail if check.detail else ''}"
+            for check in self.checks
+        ]
         return "\n".join(lines)
 
 
@@ -78,8 +81,9 @@ def golden_cases(golden_dir: Path | None, family: str) -> list[tuple[Path, dict]
 
 
 def golden_reference(case: Path, meta: dict) -> Reference:
+    upstream = meta["upstream"]
     return Reference(
-        name=f"golden fixture {meta['family']}/{meta['case']} ({meta['upstream'].get('package', meta['upstream'].get('commit'))})",
+        name=f"golden fixture {meta['family']}/{meta['case']} ({upstream.get('package', upstream.get('commit'))})",
         tensors=load_file(case / "expected.safetensors"),
         vocabulary=meta["vocab"],
         atol=meta["tolerance"]["atol"],
@@ -111,7 +115,9 @@ def _check_tokenizer(directory: Path, conversion: Conversion, sequences: list[st
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory)
         if type(tokenizer) is not type(conversion.tokenizer):
-            return Check(name, False, f"loaded {type(tokenizer).__name__}, expected {type(conversion.tokenizer).__name__}")
+            return Check(
+                name, False, f"loaded {type(tokenizer).__name__}, expected {type(conversion.tokenizer).__name__}"
+            )
         for sequence in sequences:
             decoded = tokenizer.decode(tokenizer(sequence)["input_ids"], skip_special_tokens=True)
             if decoded != sequence:
@@ -127,7 +133,9 @@ def _check_auto_class(directory: Path, auto, new_prefixes: tuple[str, ...], conv
         model, info = auto.from_pretrained(directory, output_loading_info=True)
         missing = sorted(key for key in info["missing_keys"] if not key.startswith(new_prefixes))
         if missing or info["mismatched_keys"]:
-            return Check(name, False, f"not loaded from the checkpoint: {missing + sorted(map(str, info['mismatched_keys']))}")
+            return Check(
+                name, False, f"not loaded from the checkpoint: {missing + sorted(map(str, info['mismatched_keys']))}"
+            )
         batch = conversion.tokenizer(sequences, padding=True, return_tensors="pt")
         with torch.no_grad():
             output = model.eval()(**batch)
@@ -164,7 +172,9 @@ def check_parity(conversion: Conversion, reference: Reference, parity: dict[str,
     parity[reference.name] = differences
     detail = ", ".join(f"{output} {difference:.1e}" for output, difference in differences.items())
     if failures:
-        return Check(name, False, f"outside atol={reference.atol}, rtol={reference.rtol}: {', '.join(failures)} ({detail})")
+        return Check(
+            name, False, f"outside atol={reference.atol}, rtol={reference.rtol}: {', '.join(failures)} ({detail})"
+        )
     return Check(name, True, f"max |difference|: {detail}")
 
 
@@ -172,14 +182,19 @@ def compare_outputs(conversion: Conversion, reference: Reference) -> tuple[dict[
     model, converter, tensors = conversion.model, conversion.converter, reference.tensors
     config, vocabulary = model.config, conversion.tokenizer.get_vocab()
     try:
-        input_ids = torch.tensor([[vocabulary[reference.vocabulary[i]] for i in row] for row in tensors["input_ids"].tolist()])
+        input_ids = torch.tensor(
+            [[vocabulary[reference.vocabulary[i]] for i in row] for row in tensors["input_ids"].tolist()]
+        )
     except KeyError as error:
         raise ValueError(f"the reference input uses token {error}, which our vocabulary lacks") from None
     attention_mask = tensors["attention_mask"]
     kwargs = {"return_contacts": True} if getattr(model, "contact_head", None) is not None else {}
     with torch.no_grad():
         output = model.eval()(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, **kwargs)
-    ours = {**{key: value for key, value in output.items() if value is not None}, "last_hidden_state": output.hidden_states[-1]}
+    ours = {
+        **{key: value for key, value in output.items() if value is not None},
+        "last_hidden_state": output.hidden_states[-1],
+    }
     tokens = attention_mask.bool()
     lengths = nucleotide_mask(config, input_ids, attention_mask).sum(-1).tolist()
     shared = [token for token in reference.vocabulary if token in vocabulary]
@@ -198,7 +213,9 @@ def compare_outputs(conversion: Conversion, reference: Reference) -> tuple[dict[
             actual = torch.cat([actual[i, :n, :n].flatten() for i, n in enumerate(lengths)])
             expected = torch.cat([expected[i, :n, :n].flatten() for i, n in enumerate(lengths)])
         differences[name] = (actual - expected).abs().max().item() if actual.numel() else 0.0
-        if actual.shape != expected.shape or not torch.allclose(actual, expected, atol=reference.atol, rtol=reference.rtol):
+        if actual.shape != expected.shape or not torch.allclose(
+            actual, expected, atol=reference.atol, rtol=reference.rtol
+        ):
             failures.append(name)
     if not differences:
         raise ValueError(f"the reference has none of the outputs {sorted(converter.parity)}")

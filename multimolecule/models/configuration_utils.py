@@ -99,9 +99,7 @@ class MultiMoleculeConfig(PreTrainedConfig):
     def special_token_ids(self) -> tuple[int, ...]:
         """Ids the token and contact heads drop: they predict one output per nucleotide."""
         return tuple(
-            token_id
-            for token_id in (self.pad_token_id, self.bos_token_id, self.eos_token_id)
-            if token_id is not None
+            token_id for token_id in (self.pad_token_id, self.bos_token_id, self.eos_token_id) if token_id is not None
         )
 
 

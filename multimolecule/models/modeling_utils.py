@@ -67,7 +67,9 @@ class MultiMoleculePreTrainedModel(PreTrainedModel):
         try:
             backbone_class = _BACKBONES[self.config_class.model_type]
         except KeyError:
-            raise TypeError(f"{type(self).__name__}: no backbone is defined for {self.config_class.model_type!r}")
+            raise TypeError(
+                f"{type(self).__name__}: no backbone is defined for {self.config_class.model_type!r}"
+            ) from None
         return backbone_class(self.config)
 
 
@@ -156,9 +158,7 @@ class BackboneModel(MultiMoleculePreTrainedModel):
 class ForMaskedLM(MultiMoleculePreTrainedModel):
     """Masked language model; with `config.attention_contact_head`, also the release's contact regression."""
 
-    _tied_weights_keys: ClassVar[dict[str, str]] = {
-        "lm_head.decoder.weight": "model.embeddings.word_embeddings.weight"
-    }
+    _tied_weights_keys: ClassVar[dict[str, str]] = {"lm_head.decoder.weight": "model.embeddings.word_embeddings.weight"}
 
     def __init__(self, config: MultiMoleculeConfig) -> None:
         super().__init__(config)

@@ -80,7 +80,9 @@ class EncoderLayer(GradientCheckpointingLayer):
         output_attentions: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.pre_norm:
-            attended, weights = self.attention(self.attention_norm(hidden_states), attention_mask, rotary, output_attentions)
+            attended, weights = self.attention(
+                self.attention_norm(hidden_states), attention_mask, rotary, output_attentions
+            )
             hidden_states = hidden_states + self.dropout(attended)
             hidden_states = hidden_states + self.dropout(self.ffn(self.ffn_norm(hidden_states)))
         else:
@@ -98,9 +100,7 @@ class Encoder(nn.Module):
         self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_hidden_layers))
         self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if config.final_norm else None
         self.rotary = (
-            RotaryEmbedding(config.head_dim, config.rotary_base)
-            if config.position_embedding_type == "rotary"
-            else None
+            RotaryEmbedding(config.head_dim, config.rotary_base) if config.position_embedding_type == "rotary" else None
         )
 
     def forward(

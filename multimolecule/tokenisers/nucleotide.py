@@ -106,14 +106,18 @@ class NucleotideTokenizer(PreTrainedTokenizer):
         tokens: list[str] = []
         offset = 0
         for piece in pieces:
-            tokens.extend([piece] if piece in self._specials else self._tokenize(piece, offset))
+            whole = piece in self._specials or piece in self._added_tokens_encoder
+            tokens.extend([piece] if whole else self._tokenize(piece, offset))
             offset += len(piece)
         return tokens
 
     def _tokenize(self, text: str, offset: int = 0) -> list[str]:
-        symbols, positions = self._normalise(text, offset)
+        symbols, positions = self._normalise(text)
         if self.nmers == 1:
-            return [self._known(symbol, [position]) for symbol, position in zip(symbols, positions)]
+            return [
+                self._known(symbol, [position], text, offset)
+                for symbol, position in zip(symbols, positions, strict=True)
+            ]
         length = len(symbols)
         if self.codon and length % 3:
             raise ValueError(
@@ -121,14 +125,19 @@ class NucleotideTokenizer(PreTrainedTokenizer):
                 f"has {length} nucleotides ({length % 3} left over)"
             )
         if 0 < length < self.nmers:
-            raise ValueError(f"a sequence of {length} nucleotides is shorter than nmers={self.nmers}")
+            raise ValueError(
+                f"the sequence at position {offset} has {length} nucleotides, fewer than nmers={self.nmers}"
+            )
         step = 3 if self.codon else 1
         return [
-            self._known("".join(symbols[start : start + self.nmers]), positions[start : start + self.nmers])
+            self._known(
+                "".join(symbols[start : start + self.nmers]), positions[start : start + self.nmers], text, offset
+            )
             for start in range(0, length - self.nmers + 1, step)
         ]
 
-    def _normalise(self, text: str, offset: int) -> tuple[list[str], list[int]]:
+    def _normalise(self, text: str) -> tuple[list[str], list[int]]:
+        """(symbols after upper-casing and substitution, their indices in `text`); whitespace is dropped."""
         symbols, positions = [], []
         for index, char in enumerate(text):
             if char.isspace():
@@ -138,17 +147,18 @@ class NucleotideTokenizer(PreTrainedTokenizer):
             if self.substitute:
                 char = self.alphabet.substitutions.get(char, char)
             symbols.append(char)
-            positions.append(offset + index)
+            positions.append(index)
         return symbols, positions
 
-    def _known(self, token: str, positions: list[int]) -> str:
+    def _known(self, token: str, positions: list[int], text: str, offset: int) -> str:
         if token in self._token_to_id and token not in self._specials:
             return token
         if self.strict:
             allowed = self.alphabet.symbols if self.nmers == 1 else self.alphabet.kmer_symbols
-            bad = next(((c, p) for c, p in zip(token, positions) if c not in allowed), (token[0], positions[0]))
+            index = next((p for c, p in zip(token, positions, strict=True) if c not in allowed), positions[0])
+            char = text[index]  # as written: the error names what the user typed, where they typed it
             raise ValueError(
-                f"character {bad[0]!r} (U+{ord(bad[0]):04X}) at position {bad[1]} is not in the "
+                f"character {char!r} (U+{ord(char):04X}) at position {offset + index} is not in the "
                 f"{self.alphabet.name} alphabet ({allowed})"
             )
         return self.unk_token

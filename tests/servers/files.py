@@ -19,6 +19,7 @@ close the connection). Every request is recorded in `requests`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import threading
@@ -67,9 +68,10 @@ class FileServer:
 
     def start(self) -> FileServer:
         handler = type("Handler", (_Handler,), {"server_state": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="file-server", daemon=True)
+        self._httpd = httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        httpd.daemon_threads = True
+        serve = functools.partial(httpd.serve_forever, poll_interval=0.01)  # a short poll: stop() returns at once
+        self._thread = threading.Thread(target=serve, name="file-server", daemon=True)
         self._thread.start()
         return self
 
@@ -163,25 +165,27 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server_state
         parts = urlsplit(self.path)
         path, query = parts.path, dict(parse_qsl(parts.query))
+        self._request = functools.partial(
+            Request, self.command, path, query, {key.lower(): value for key, value in self.headers.items()}
+        )
         if path == "/download" and query.get("id") in state.drive:
-            status = self._drive(query)
+            self._drive(query)
         elif path in state.files:
-            status = self._file(state.files[path].content, state.files[path].headers)
+            self._file(state.files[path].content, state.files[path].headers)
         else:
-            status = self._send(404, b"Not Found", "text/plain")
-        headers = {key.lower(): value for key, value in self.headers.items()}
-        state.requests.append(Request(self.command, path, query, headers, status))
+            self._send(404, b"Not Found", "text/plain")
 
-    def _drive(self, query: dict[str, str]) -> int:
+    def _drive(self, query: dict[str, str]) -> None:
         content, confirm = self.server_state.drive[query["id"]]
         if confirm and not (query.get("confirm") == "t" and self.server_state.confirmed(query.get("uuid"))):
             page = CONFIRMATION_PAGE.format(
                 url=self.server_state.url, id=query["id"], uuid=self.server_state.confirmation()
             )
-            return self._send(200, page.encode(), "text/html; charset=utf-8")
-        return self._file(content, {"Content-Disposition": f'attachment; filename="{query["id"]}"'})
+            self._send(200, page.encode(), "text/html; charset=utf-8")
+        else:
+            self._file(content, {"Content-Disposition": f'attachment; filename="{query["id"]}"'})
 
-    def _file(self, content: bytes, headers: dict[str, str]) -> int:
+    def _file(self, content: bytes, headers: dict[str, str]) -> None:
         """The file, or the part of it a `Range: bytes=START-[END]` asks for; faults applied."""
         state = self.server_state
         if state.corrupt:
@@ -193,14 +197,24 @@ class _Handler(BaseHTTPRequestHandler):
         if wanted is not None:
             match = re.fullmatch(r"bytes=(\d+)-(\d*)", wanted.strip())
             if match is None or int(match[1]) >= len(content):
-                return self._send(416, b"", "text/plain", {"Content-Range": f"bytes */{len(content)}"})
+                self._send(416, b"", "text/plain", {"Content-Range": f"bytes */{len(content)}"})
+                return
             start, end = int(match[1]), min(int(match[2]) + 1 if match[2] else len(content), len(content))
             status, headers["Content-Range"] = 206, f"bytes {start}-{end - 1}/{len(content)}"
-        return self._send(status, content[start:end], content_type, headers, droppable=True)
+        self._send(status, content[start:end], content_type, headers, droppable=True)
 
     def _send(
-        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None, droppable=False
-    ) -> int:
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+        droppable: bool = False,
+    ) -> None:
+        limit = self.server_state.take_drop() if droppable and self.command != "HEAD" else None
+        dropped = limit is not None and limit < len(body)
+        # Recorded before answering: once the client has its answer, the test sees the request.
+        self.server_state.requests.append(self._request(0 if dropped else status))
         self.send_response(status, HTTPStatus(status).phrase)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -208,14 +222,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         if self.command == "HEAD":
-            return status
-        limit = self.server_state.take_drop() if droppable else None
-        if limit is not None and limit < len(body):
+            return
+        if dropped:
             self.wfile.write(body[:limit])
             self.close_connection = True  # the client sees the connection end before Content-Length bytes
-            return 0
+            return
         self.wfile.write(body)
-        return status
 
 
 # The shape of Google Drive's answer for a file too large to scan: the form "Download anyway" submits.
@@ -224,7 +236,8 @@ CONFIRMATION_PAGE = """<!DOCTYPE html><html><head><title>Google Drive - Virus sc
 <p class="uc-warning-subcaption">This file is too large for Google to scan for viruses.
 Would you still like to download this file?</p>
 <form id="download-form" action="{url}/download" method="get">
-<input type="submit" id="uc-download-link" class="goog-inline-block jfk-button jfk-button-action" value="Download anyway"/>
+<input type="submit" id="uc-download-link" class="goog-inline-block jfk-button jfk-button-action"
+ value="Download anyway"/>
 <input type="hidden" name="id" value="{id}"><input type="hidden" name="export" value="download">
 <input type="hidden" name="confirm" value="t"><input type="hidden" name="uuid" value="{uuid}">
 </form></div></div></body></html>"""
