@@ -13,6 +13,7 @@ at all) is a `CheckpointError` that names the file and what was expected; a refu
 
 from __future__ import annotations
 
+import _compat_pickle
 import argparse
 import collections
 import pickle
@@ -94,10 +95,11 @@ class _RestrictedUnpickler(pickle._Unpickler):
         self.allowed = allowed
 
     def find_class(self, module: str, name: str) -> Any:
-        qualified = f"{module}.{name}"
+        written = f"{module}.{name}"
+        qualified = _python3_name(written) if self.proto < 3 and self.fix_imports else written
         if qualified in self.allowed:
             return self.allowed[qualified]
-        raise _Refused(f"GLOBAL {qualified}")
+        raise _Refused(_global(qualified, written))
 
     def persistent_load(self, pid: Any) -> Any:
         raise pickle.UnpicklingError("a persistent id, which only a PyTorch file may hold")
@@ -209,6 +211,20 @@ _TORCH_REFUSED_GLOBAL = re.compile(r"GLOBAL (\S+?) (?:was not an allowed global|
 _TORCH_REFUSED_BUILD = re.compile(r"Can only build .* but got (<class '(?:type|function|builtin_function_or_method)'>)")
 
 
+def _python3_name(qualified: str) -> str:
+    """The Python 3 name of a global a protocol 0-2 pickle names the Python 2 way, as pickle resolves it."""
+    module, _, name = qualified.rpartition(".")
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+    elif module in _compat_pickle.IMPORT_MAPPING:
+        module = _compat_pickle.IMPORT_MAPPING[module]
+    return f"{module}.{name}"
+
+
+def _global(qualified: str, written: str) -> str:
+    return f"GLOBAL {qualified}" + (f" (written as {written})" if written != qualified else "")
+
+
 def _explain(path: Path, error: Exception) -> CheckpointError:
     message = str(error)
     refused, modified = None, None
@@ -216,8 +232,8 @@ def _explain(path: Path, error: Exception) -> CheckpointError:
         refused, modified = (None, error.what) if error.build else (error.what, None)
     elif isinstance(error, pickle.UnpicklingError):
         if match := _TORCH_REFUSED_GLOBAL.search(message):
-            name = match.group(1)
-            refused = f"GLOBAL {name if '.' in name else 'builtins.' + name}"  # torch drops the builtins prefix
+            written = match.group(1) if "." in match.group(1) else f"builtins.{match.group(1)}"  # torch drops it
+            refused = _global(_python3_name(written), written)
         elif match := _TORCH_REFUSED_BUILD.search(message):
             modified = f"a class or function (torch reports {match.group(1)})"
     if refused:

@@ -346,7 +346,7 @@ def _unpack(archive: Path, member: str, destination: Path) -> None:
 def _extract(archive: Path, member: str, destination: Path) -> None:
     """Copy one member in chunks, never the whole archive to disk or to memory; tar members are found in one pass
     over the (possibly compressed) stream."""
-    wanted = _member_name(member)
+    wanted, label = _member_name(member), archive.name.removesuffix(".part")
     try:
         if _is_zip(archive):
             with zipfile.ZipFile(archive) as bundle:
@@ -368,9 +368,9 @@ def _extract(archive: Path, member: str, destination: Path) -> None:
                         return
                     names.append(info.name)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error) as error:
-        raise DownloadError(f"could not read the archive {archive.name} ({error}); it was deleted") from error
+        raise DownloadError(f"could not read the archive {label} ({error}); it was deleted") from error
     shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
-    raise DownloadError(f"the archive {archive.name} has no file {member!r}; it holds: {shown or 'no files'}")
+    raise DownloadError(f"the archive {label} has no file {member!r}; it holds: {shown or 'no files'}")
 
 
 def _is_zip(archive: Path) -> bool:
