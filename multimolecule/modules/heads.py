@@ -58,12 +58,14 @@ class PredictionHead(nn.Module):
         self.activation = ACT2FN[config.head_act]
         self.projection = nn.Linear(config.hidden_size, config.num_labels)
 
+    def transform(self, features: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.activation(self.dense(self.dropout(features))))
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        features = self.dropout(self.activation(self.dense(self.dropout(features))))
-        return self.projection(features)
+        return self.projection(self.transform(features))
 
 
-class ContactPredictionHead(nn.Module):
+class ContactPredictionHead(PredictionHead):
     """One output per nucleotide pair, symmetric by construction.
 
     Each token is transformed as in `PredictionHead`; the logit of label c for pair (i, j) is the bilinear
@@ -71,15 +73,8 @@ class ContactPredictionHead(nn.Module):
     (length, length, hidden) tensor.
     """
 
-    def __init__(self, config) -> None:
-        super().__init__()
-        self.dropout = nn.Dropout(config.head_dropout)
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.activation = ACT2FN[config.head_act]
-        self.projection = nn.Linear(config.hidden_size, config.num_labels)
-
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        features = self.dropout(self.activation(self.dense(self.dropout(features))))
+        features = self.transform(features)
         pairwise = torch.einsum("bih,ch,bjh->bijc", features, self.projection.weight, features)
         return pairwise + self.projection.bias
 
