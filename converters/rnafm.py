@@ -87,12 +87,13 @@ class RnaFmConverter(Converter):
             args = vars(content["args"]) if not isinstance(content["args"], dict) else content["args"]
             state = {_FAIRSEQ_PREFIX.sub("", key): value for key, value in content["model"].items()}
             return state, {"args": args, "container": "fairseq"}
-        if any(isinstance(key, str) and key.startswith("backbone.") for key in content):
-            state = {key.removeprefix("backbone."): value for key, value in content.items()}
+        if content and all(isinstance(value, torch.Tensor) for value in content.values()):
+            # fm's Baseline state dict (rnafm-ss); any other state dict fails the key map, which lists its keys
+            state = {str(key).removeprefix("backbone."): value for key, value in content.items()}
             return state, {"container": "state_dict"}
         raise CheckpointError(
-            f"{path} is neither a fairseq checkpoint (a dict with 'args' and 'model') nor an RNA-FM Baseline state "
-            f"dict ('backbone.*' keys); its top-level keys are {sorted(map(str, content))[:10]}"
+            f"{path} is neither a fairseq checkpoint (a dict with 'args' and 'model') nor a state dict of tensors; "
+            f"its top-level keys are {sorted(map(str, content))[:10]}"
         )
 
     def adapt(self, state: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:

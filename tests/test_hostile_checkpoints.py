@@ -21,6 +21,7 @@ import random
 import shlex
 import struct
 import subprocess
+import tracemalloc
 import types
 import zipfile
 from collections import OrderedDict
@@ -329,6 +330,24 @@ def test_codec_other_than_latin1_is_refused(tmp_path: Path):
         load_checkpoint(path)
 
 
+@pytest.mark.parametrize(
+    "opcode", [b"\x8e", b"\x8d", b"\x95", b"\x96"], ids=["BINBYTES8", "BINUNICODE8", "FRAME", "BYTEARRAY8"]
+)
+def test_length_field_cannot_exhaust_memory(opcode: bytes, tmp_path: Path):
+    """A 14-byte file claiming a 1 GiB record is refused before anything that size is allocated."""
+    path = tmp_path / "model.pkl"
+    path.write_bytes(b"\x80\x05" + opcode + struct.pack("<Q", 2**30) + b"abc")
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError, match="bytes") as raised:
+            load_checkpoint(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert type(raised.value) is CheckpointError and str(path) in str(raised.value)
+    assert peak < 32 * 2**20, f"{peak / 2**20:.0f} MiB allocated"
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_torchscript_archive_is_refused(tmp_path: Path):
     path = tmp_path / "model.pt"
@@ -428,6 +447,14 @@ def _bad_safetensors_header(path: Path) -> None:
     path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 12)
 
 
+def _legacy_storage_claiming_8_gib(path: Path) -> None:
+    torch.save({"weight": torch.zeros(1234567)}, path, _use_new_zipfile_serialization=False)
+    numel = b"J" + struct.pack("<i", 1234567)  # BININT in the pickled storage reference
+    data = path.read_bytes()
+    assert numel in data
+    path.write_bytes(data.replace(numel, b"J" + struct.pack("<i", 2**31 - 1)))
+
+
 def _two_pickles(path: Path) -> None:
     path.write_bytes(pickle.dumps({"weight": np.ones(2)}, protocol=4) * 2)
 
@@ -459,6 +486,7 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
     "zip that is not a torch file": (_npz, "no data.pkl"),
     "bad safetensors header": (_bad_safetensors_header, "truncated or corrupt"),
     "two pickles in one file": (_two_pickles, "more than one pickled object"),
+    "legacy storage claiming 8 GiB": (_legacy_storage_claiming_8_gib, "truncated or corrupt"),
     "directory": (lambda path: path.mkdir(), "is a directory"),
     "missing": (lambda path: None, "does not exist"),
 }

@@ -16,8 +16,10 @@ from __future__ import annotations
 import _compat_pickle
 import argparse
 import collections
+import os
 import pickle
 import re
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any, ClassVar
@@ -80,8 +82,29 @@ SAFE_GLOBALS: dict[str, Any] = {
 }
 
 
+class _BoundedReader:
+    """A file that refuses to read more than is left in it.
+
+    A pickle's length fields can claim any size; reading (and allocating) that much would exhaust memory
+    long before the file runs out. No record in a file can be longer than the rest of the file.
+    """
+
+    def __init__(self, file) -> None:
+        self.file = file
+        self.size = os.fstat(file.fileno()).st_size
+
+    def read(self, size: int = -1) -> bytes:
+        left = self.size - self.file.tell()
+        if size is not None and size > left:
+            raise pickle.UnpicklingError(f"a length field asks for {size} bytes but only {left} are left in the file")
+        return self.file.read(size)
+
+    def readline(self) -> bytes:
+        return self.file.readline()
+
+
 class _RestrictedUnpickler(pickle._Unpickler):
-    """pickle's own (pure Python) unpickler with an allow-list of globals and a guarded BUILD.
+    """pickle's own (pure Python) unpickler with an allow-list of globals, a guarded BUILD and bounded reads.
 
     The pure Python implementation is used because its opcode table can be extended: with the C one, BUILD
     on a class object (`argparse.Namespace` itself, not an instance) would set attributes of that class for
@@ -91,12 +114,13 @@ class _RestrictedUnpickler(pickle._Unpickler):
     dispatch: ClassVar[dict[int, Any]] = dict(pickle._Unpickler.dispatch)
 
     def __init__(self, file, allowed: dict[str, Any]) -> None:
-        super().__init__(file)
-        self.allowed = allowed
+        reader = _BoundedReader(file)
+        super().__init__(reader)
+        self.allowed, self.size = allowed, reader.size
 
     def find_class(self, module: str, name: str) -> Any:
         written = f"{module}.{name}"
-        qualified = _python3_name(written) if self.proto < 3 and self.fix_imports else written
+        qualified = _python3_name(module, name) if self.proto < 3 and self.fix_imports else written
         if qualified in self.allowed:
             return self.allowed[qualified]
         raise _Refused(_global(qualified, written))
@@ -112,6 +136,17 @@ class _RestrictedUnpickler(pickle._Unpickler):
         pickle._Unpickler.load_build(self)
 
     dispatch[pickle.BUILD[0]] = _load_build
+
+    def _load_bytearray8(self) -> None:
+        # pickle allocates (and zero-fills) the claimed size before it reads: check the claim first
+        (length,) = struct.unpack("<Q", self.read(8))
+        if length > self.size:
+            raise pickle.UnpicklingError(f"BYTEARRAY8 claims {length} bytes; the whole file has {self.size}")
+        buffer = bytearray(length)
+        self.readinto(buffer)
+        self.append(buffer)
+
+    dispatch[pickle.BYTEARRAY8[0]] = _load_bytearray8
 
 
 def load_checkpoint(path: str | Path, extra_globals: dict[str, Any] | None = None) -> Any:
@@ -211,9 +246,8 @@ _TORCH_REFUSED_GLOBAL = re.compile(r"GLOBAL (\S+?) (?:was not an allowed global|
 _TORCH_REFUSED_BUILD = re.compile(r"Can only build .* but got (<class '(?:type|function|builtin_function_or_method)'>)")
 
 
-def _python3_name(qualified: str) -> str:
+def _python3_name(module: str, name: str) -> str:
     """The Python 3 name of a global a protocol 0-2 pickle names the Python 2 way, as pickle resolves it."""
-    module, _, name = qualified.rpartition(".")
     if (module, name) in _compat_pickle.NAME_MAPPING:
         module, name = _compat_pickle.NAME_MAPPING[(module, name)]
     elif module in _compat_pickle.IMPORT_MAPPING:
@@ -233,7 +267,7 @@ def _explain(path: Path, error: Exception) -> CheckpointError:
     elif isinstance(error, pickle.UnpicklingError):
         if match := _TORCH_REFUSED_GLOBAL.search(message):
             written = match.group(1) if "." in match.group(1) else f"builtins.{match.group(1)}"  # torch drops it
-            refused = _global(_python3_name(written), written)
+            refused = _global(_python3_name(*written.rsplit(".", 1)), written)
         elif match := _TORCH_REFUSED_BUILD.search(message):
             modified = f"a class or function (torch reports {match.group(1)})"
     if refused:

@@ -205,8 +205,11 @@ class Converter:
         overrides = coerce_overrides(self.config_class, overrides or {})
         try:
             derived = self.read_config(state, metadata)
-        except KeyError as error:
-            raise KeyMismatchError(path, self.family, unmatched, [str(error).strip("'\"")]) from None
+        except KeyError:  # not this family's layout: list what the published model would have needed
+            with torch.device("meta"):
+                expected = set(self.architecture(self.config_class()).state_dict())
+            missing = sorted(expected - set(renamed.values()))
+            raise KeyMismatchError(path, f"{self.family} ({self.variant})", unmatched, missing, self.hint()) from None
         for name, value in overrides.items():
             if name in derived and derived[name] != value:
                 raise ConversionError(
@@ -304,7 +307,8 @@ def _coerce(name: str, value: Any, kind: type | None) -> Any:
 
 def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist (or is not a file)")
+        what = "is a directory, not a file" if path.is_dir() else "does not exist"
+        raise CheckpointError(f"checkpoint {path} {what}; expected an upstream checkpoint file")
     digest = hashlib.sha256()
     with path.open("rb") as file:
         while chunk := file.read(chunk_size):

@@ -26,7 +26,7 @@ class KeyMismatchError(ConversionError):
 
     def __init__(self, path, family: str, unexpected: list[str], missing: list[str], hint: str = "") -> None:
         self.unexpected, self.missing = sorted(unexpected), sorted(missing)
-        lines = [f"{path} does not hold a {family} checkpoint of the expected layout."]
+        lines = [f"{path} does not match the layout of a {family} checkpoint."]
         if self.unexpected:
             lines.append(f"{len(self.unexpected)} unexpected key(s): {_shorten(self.unexpected)}")
         if self.missing:
