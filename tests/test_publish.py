@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -150,3 +151,20 @@ def test_converter_self_test_runs_for_a_file_that_is_not_a_fixture(tmp_path, cap
     printed = capsys.readouterr().out
     assert "ok  parity with converter self-test on the golden fixture rnafm/rnafm" in printed
     assert "ok  parity with rna-fm" in printed  # the original implementation, run live on this file
+
+
+def test_all_goes_on_after_a_failure_and_ends_with_a_summary(tmp_path):
+    """`all` over the RNA-FM variants against a loopback 'Hub' serving the fixtures (not the releases)."""
+    entries = {name: entry for name, entry in catalogue().items() if entry.family == "rnafm"}
+    with FileServer() as files:
+        for name, entry in entries.items():
+            repo_id, location = entry.source.removeprefix("huggingface://").split("@", 1)
+            revision, path = location.split("/", 1)
+            files.add_hub(repo_id, revision, path, golden_case("rnafm", name).checkpoint.read_bytes())
+        result = cli(environment(tmp_path, files.url), "all", "--output", tmp_path / "out")
+    assert result.returncode == 1
+    summary = result.stdout[result.stdout.index("status") :]
+    for name in entries:
+        assert f"== {name}" in result.stdout  # each variant was attempted ...
+        assert re.search(rf"^{re.escape(name)}\s+FAILED\s+.*sha256", summary, re.MULTILINE)  # ... and reported
+    assert not (tmp_path / "out").exists()

@@ -26,9 +26,11 @@ import threading
 import uuid
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
+
+from .loopback import LoopbackServer
 
 LFS_POINTER = "version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {size}\n"
 
@@ -48,7 +50,7 @@ class _File:
     headers: dict[str, str]
 
 
-class FileServer:
+class FileServer(LoopbackServer):
     """Start with `start()` (or `with`), stop with `stop()`; `url` is the base URL of every route."""
 
     def __init__(self) -> None:
@@ -61,40 +63,9 @@ class FileServer:
         self.drops = 0
         self._confirmations: set[str] = set()  # uuids of the confirmation pages handed out
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> FileServer:
-        handler = type("Handler", (_Handler,), {"server_state": self})
-        self._httpd = httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        httpd.daemon_threads = True
-        serve = functools.partial(httpd.serve_forever, poll_interval=0.01)  # a short poll: stop() returns at once
-        self._thread = threading.Thread(target=serve, name="file-server", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def __enter__(self) -> FileServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._httpd is not None, "the server is not running"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return type("Handler", (_Handler,), {"server_state": self})
 
     # ------------------------------------------------------------------ content
 

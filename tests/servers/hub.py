@@ -31,9 +31,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from .loopback import LoopbackServer
 
 BRANCH = "main"
 REPO = r"(?P<repo>[^/]+/[^/]+)"
@@ -84,7 +86,7 @@ class _DropConnection(Exception):
     pass
 
 
-class HubServer:
+class HubServer(LoopbackServer):
     """Start with `start()` (or `with`), stop with `stop()`; `url` is the endpoint to give huggingface_hub."""
 
     def __init__(self, tokens: Iterable[str] | Mapping[str, str] = ("hf_test",), user: str = "tester") -> None:
@@ -96,36 +98,11 @@ class HubServer:
         self.dropped = 0  # commit requests dropped so far
         self._drop_remaining = 0
         self._lock = threading.RLock()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle and accessors
 
-    def start(self) -> HubServer:
-        handler = type("Handler", (_Handler,), {"hub": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="hub-server", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> HubServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._httpd is not None, "the server is not running"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return type("Handler", (_Handler,), {"hub": self})
 
     def drop_commits(self, n: int) -> None:
         """Close the connection of the next `n` commit requests without answering (0 turns this off)."""
