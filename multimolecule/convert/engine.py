@@ -192,9 +192,12 @@ class Converter:
     def tokenizer(self, config: MultiMoleculeConfig) -> PreTrainedTokenizer:
         return self.tokenizer_class(model_max_length=config.max_position_embeddings, **self.tokenizer_kwargs)
 
-    def convert(self, path: str | Path, overrides: Mapping[str, Any] | None = None) -> Conversion:
+    def convert(
+        self, path: str | Path, overrides: Mapping[str, Any] | None = None, *, sha256: str | None = None
+    ) -> Conversion:
+        """Convert the file at `path`; `sha256` is its hash when the caller has already verified it."""
         path = Path(path)
-        sha256 = file_sha256(path)
+        sha256 = sha256 or file_sha256(path)
         content = load_checkpoint(path, self.extra_globals)
         if not isinstance(content, Mapping):
             raise CheckpointError(f"{path} holds a {type(content).__name__}; a {self.family} checkpoint is a dict")

@@ -55,9 +55,9 @@ def publish(variant: str, options: Options, say: Callable[[str], None] = print) 
 
         token = resolve_token(options.token)
 
-    path = _checkpoint(entry, options, say)
+    path, sha256 = _checkpoint(entry, options, say)
     say(f"converting {path}")
-    conversion = converter.convert(path, options.model)
+    conversion = converter.convert(path, options.model, sha256=sha256)
     with staged_directory(output, options.overwrite) as staging:
         conversion.model.save_pretrained(staging)
         conversion.tokenizer.save_pretrained(staging)
@@ -81,22 +81,23 @@ def publish(variant: str, options: Options, say: Callable[[str], None] = print) 
     return result
 
 
-def _checkpoint(entry: Entry, options: Options, say: Callable[[str], None]) -> Path:
+def _checkpoint(entry: Entry, options: Options, say: Callable[[str], None]) -> tuple[Path, str | None]:
+    """The file to convert, and its sha256 when it was verified against the catalogue."""
     if options.checkpoint is None:
         from .download import fetch
 
-        return fetch(entry, options.cache_dir)
+        return fetch(entry, options.cache_dir), entry.sha256
     path = Path(options.checkpoint)
-    if options.verify:
-        actual = file_sha256(path)
-        if actual != entry.sha256:
-            raise ChecksumError(
-                f"{path} has sha256 {actual}, but the catalogue's {entry.variant} is {entry.sha256}. "
-                "Pass --no-verify to convert a local variant of the checkpoint on purpose."
-            )
-    else:
+    if not options.verify:
         say(f"not verifying {path} against the catalogue (--no-verify)")
-    return path
+        return path, None
+    actual = file_sha256(path)
+    if actual != entry.sha256:
+        raise ChecksumError(
+            f"{path} has sha256 {actual}, but the catalogue's {entry.variant} is {entry.sha256}. "
+            "Pass --no-verify to convert a local variant of the checkpoint on purpose."
+        )
+    return path, actual
 
 
 def _parity_checks(
