@@ -229,7 +229,8 @@ class Converter:
             path, {**derived, **overrides, "vocab_size": len(vocabulary.ours), "tie_word_embeddings": tied}
         )
         config.architectures = [self.architecture.__name__]
-        model = self.architecture(config).eval()
+        with torch.device("meta"):  # every weight comes from the file: skip random initialisation
+            model = self.architecture(config)
         expected = set(model.state_dict())
         missing = sorted(expected - set(converted))
         upstream_of = {ours: upstream for upstream, ours in renamed.items()}
@@ -237,8 +238,9 @@ class Converter:
         if missing or unexpected:
             raise KeyMismatchError(path, f"{self.family} ({self.variant})", unexpected, missing, hint=self.hint())
         _check_shapes(model, converted, upstream_of, path)
-        model.load_state_dict(converted, strict=True)
-        return Conversion(self, model, tokenizer, path, sha256, vocabulary, dropped, dict(overrides))
+        model.load_state_dict(converted, strict=True, assign=True)
+        model.tie_weights()
+        return Conversion(self, model.eval(), tokenizer, path, sha256, vocabulary, dropped, dict(overrides))
 
     def _config(self, path: Path, fields: dict[str, Any]) -> MultiMoleculeConfig:
         try:

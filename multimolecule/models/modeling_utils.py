@@ -118,7 +118,16 @@ class BackboneModel(MultiMoleculePreTrainedModel):
                 if input_ids is not None
                 else torch.ones(batch, length, dtype=torch.long, device=reference.device)
             )
-        if input_ids is not None and (input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size):
+        # one host-device synchronisation for both checks
+        foreign, padded = torch.stack(
+            [
+                ((input_ids < 0) | (input_ids >= self.config.vocab_size)).any()
+                if input_ids is not None
+                else reference.new_zeros((), dtype=torch.bool),
+                ~attention_mask.bool().all(),
+            ]
+        ).tolist()
+        if foreign:
             raise ValueError(
                 f"input_ids must lie in [0, {self.config.vocab_size}); got values from {int(input_ids.min())} "
                 f"to {int(input_ids.max())}. Was the input made by this model's tokenizer?"
@@ -130,7 +139,7 @@ class BackboneModel(MultiMoleculePreTrainedModel):
         embeddings = self.embeddings(attention_mask, input_ids, inputs_embeds, position_ids)
         outputs = self.encoder(
             embeddings,
-            self._additive_mask(attention_mask, embeddings.dtype),
+            self._additive_mask(attention_mask, embeddings.dtype) if padded else None,  # None: SDPA's fastest kernel
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
         )
@@ -146,9 +155,7 @@ class BackboneModel(MultiMoleculePreTrainedModel):
             )
 
     @staticmethod
-    def _additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor | None:
-        if bool(attention_mask.all()):
-            return None  # lets SDPA pick its fastest kernel
+    def _additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         blocked = ~attention_mask.bool()[:, None, None, :]
         return torch.zeros(blocked.shape, dtype=dtype, device=attention_mask.device).masked_fill(
             blocked, torch.finfo(dtype).min

@@ -20,7 +20,7 @@ def eager_attention(
     **kwargs,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Softmax(QK^T * scaling + mask) V; returns the output as (batch, length, heads, head_dim) and the weights."""
-    scores = torch.matmul(query, key.transpose(-1, -2)) * scaling
+    scores = torch.matmul(query * scaling, key.transpose(-1, -2))  # scaling (length, dim) beats (length, length)
     if attention_mask is not None:
         scores = scores + attention_mask
     weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
@@ -80,4 +80,5 @@ class SelfAttention(nn.Module):
             dropout=self.dropout if self.training else 0.0,
         )
         output = output.reshape(batch, length, -1)
-        return self.out_proj(output), weights
+        # weights the caller did not ask for would stay alive while the next layer runs
+        return self.out_proj(output), weights if output_attentions else None
