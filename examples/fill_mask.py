@@ -13,7 +13,7 @@ import torch
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 from transformers.utils import logging
 
-import multimolecule  # noqa: F401  (registers MultiMolecule's models with transformers' Auto classes)
+import multimolecule  # registers MultiMolecule's models with transformers' Auto classes
 
 DEFAULT_SEQUENCE = "GGGUGCGAUCAUACCAGCACUAAUGCCCUCCUGGGAAGUCCUCGUG"
 
