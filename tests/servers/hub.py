@@ -339,7 +339,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(error.status, {"error": error.message}, {"X-Error-Code": error.code} if error.code else {})
         except Exception as error:  # a request this server does not understand: 400, which clients do not retry
             self._send_json(400, {"error": f"the test server could not handle {method} {path}: {error!r}"})
-        self.hub.requests.append((method, path, self._status))
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
@@ -395,7 +394,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(payload).encode(), "application/json", headers or {})
 
     def _send(self, status: int, content: bytes, content_type: str, headers: dict[str, str]) -> None:
-        self._status = status
+        # recorded before answering: once the client has its answer, the test may look at the log
+        self.hub.requests.append((self.command, urlsplit(self.path).path, status))
         self.send_response(status, HTTPStatus(status).phrase)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(content)))
