@@ -118,16 +118,11 @@ class BackboneModel(MultiMoleculePreTrainedModel):
                 if input_ids is not None
                 else torch.ones(batch, length, dtype=torch.long, device=reference.device)
             )
-        # one host-device synchronisation for both checks
-        foreign, padded = torch.stack(
-            [
-                ((input_ids < 0) | (input_ids >= self.config.vocab_size)).any()
-                if input_ids is not None
-                else reference.new_zeros((), dtype=torch.bool),
-                ~attention_mask.bool().all(),
-            ]
-        ).tolist()
-        if foreign:
+        checks = [~attention_mask.bool().all()]
+        if input_ids is not None:
+            checks.append(((input_ids < 0) | (input_ids >= self.config.vocab_size)).any())
+        padded, *foreign = torch.stack(checks).tolist()  # one host-device synchronisation for both
+        if any(foreign):
             raise ValueError(
                 f"input_ids must lie in [0, {self.config.vocab_size}); got values from {int(input_ids.min())} "
                 f"to {int(input_ids.max())}. Was the input made by this model's tokenizer?"
