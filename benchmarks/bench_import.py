@@ -56,29 +56,21 @@ import numpy, torch
 random.seed(1234)
 numpy.random.seed(1234)
 torch.manual_seed(1234)
-before = {
-    "torch RNG state": torch.get_rng_state().clone(),
-    "torch initial seed": torch.initial_seed(),
-    "Python random state": random.getstate(),
-    "NumPy RNG state": numpy.random.get_state(legacy=False),
-    "torch default dtype": torch.get_default_dtype(),
-    "torch threads": torch.get_num_threads(),
-    "torch grad enabled": torch.is_grad_enabled(),
-    "root logger (level, handlers)": (logging.getLogger().level, len(logging.getLogger().handlers)),
-    "warnings filters": len(warnings.filters),
-}
+def snapshot():
+    return {
+        "torch RNG state": torch.get_rng_state().clone(),
+        "torch initial seed": torch.initial_seed(),
+        "Python random state": random.getstate(),
+        "NumPy RNG state": numpy.random.get_state(legacy=False),
+        "torch default dtype": torch.get_default_dtype(),
+        "torch threads": torch.get_num_threads(),
+        "torch grad enabled": torch.is_grad_enabled(),
+        "root logger (level, handlers)": (logging.getLogger().level, len(logging.getLogger().handlers)),
+        "warnings filters": len(warnings.filters),
+    }
+before = snapshot()
 import multimolecule
-after = {
-    "torch RNG state": torch.get_rng_state(),
-    "torch initial seed": torch.initial_seed(),
-    "Python random state": random.getstate(),
-    "NumPy RNG state": numpy.random.get_state(legacy=False),
-    "torch default dtype": torch.get_default_dtype(),
-    "torch threads": torch.get_num_threads(),
-    "torch grad enabled": torch.is_grad_enabled(),
-    "root logger (level, handlers)": (logging.getLogger().level, len(logging.getLogger().handlers)),
-    "warnings filters": len(warnings.filters),
-}
+after = snapshot()
 
 def same(a, b):
     if isinstance(a, torch.Tensor):

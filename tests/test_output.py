@@ -37,6 +37,14 @@ def staged_file(output: Path, name: str):
     return lambda: any((staging / name).exists() for staging in output.parent.glob(f".{output.name}.partial-*"))
 
 
+def kill_conversion_once_staged(output: Path, name: str = "model.safetensors") -> None:
+    """Start a conversion into `output` and SIGKILL it as soon as its staging directory holds `name`."""
+    process = start_conversion(output)
+    wait_for(staged_file(output, name), process)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+
 @pytest.mark.parametrize("moment", ["weights written", "validating (config written, no card yet)"])
 def test_sigkill_mid_conversion_keeps_the_previous_output(tmp_path, moment):
     output = tmp_path / "rnafm"
@@ -45,31 +53,20 @@ def test_sigkill_mid_conversion_keeps_the_previous_output(tmp_path, moment):
     for name, content in previous.items():
         (output / name).write_bytes(content)
 
-    process = start_conversion(output)
-    wait_for(
-        staged_file(output, "model.safetensors" if moment == "weights written" else "tokenizer_config.json"), process
-    )
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    kill_conversion_once_staged(output, "model.safetensors" if moment == "weights written" else "tokenizer_config.json")
 
     assert {path.name: path.read_bytes() for path in output.iterdir()} == previous
 
 
 def test_sigkill_before_the_first_output_leaves_nothing(tmp_path):
     output = tmp_path / "rnafm"
-    process = start_conversion(output)
-    wait_for(staged_file(output, "model.safetensors"), process)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    kill_conversion_once_staged(output)
     assert not output.exists()
 
 
 def test_a_later_run_cleans_up_and_replaces_atomically(tmp_path):
     output = tmp_path / "rnafm"
-    process = start_conversion(output)
-    wait_for(staged_file(output, "model.safetensors"), process)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    kill_conversion_once_staged(output)
     assert list(tmp_path.glob(".rnafm.partial-*"))  # the killed run's staging, hidden
 
     completed = start_conversion(output)
