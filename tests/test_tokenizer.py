@@ -77,3 +77,16 @@ def test_save_and_load_through_auto_tokenizer(tmp_path):
     assert type(loaded) is RnaTokenizer
     assert (loaded.codon, loaded.strict, loaded.model_max_length) == (True, True, 1024)
     assert loaded.tokenize("AUGGCC") == ["AUG", "GCC"]
+
+
+def test_alignment_rows_must_have_one_length():
+    tokenizer = RnaTokenizer()
+    encoded = tokenizer.encode_alignment(["ACG-U", "AC.GU", "acgtu"], return_tensors="pt")
+    assert tuple(encoded["input_ids"].shape) == (3, 7)
+    assert tokenizer.convert_ids_to_tokens(encoded["input_ids"][0].tolist())[1:-1] == ["A", "C", "G", "-", "U"]
+    with pytest.raises(ValueError, match="row 0 has 5 tokens but row 2 has 4"):
+        tokenizer.encode_alignment(["ACG-U", "AC.GU", "ACGU"])
+    with pytest.raises(ValueError, match="non-empty list"):
+        tokenizer.encode_alignment([])
+    with pytest.raises(ValueError, match="non-empty list"):
+        tokenizer.encode_alignment("ACGU")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import ClassVar
 
-from transformers import PreTrainedTokenizer
+from transformers import BatchEncoding, PreTrainedTokenizer
 
 from .alphabet import RNA, SPECIAL_TOKENS, Alphabet
 
@@ -194,6 +195,24 @@ class NucleotideTokenizer(PreTrainedTokenizer):
 
     def create_token_type_ids_from_sequences(self, token_ids_0: list[int], token_ids_1: list[int] | None = None):
         return [0] * len(self.build_inputs_with_special_tokens(token_ids_0, token_ids_1))
+
+    def encode_alignment(self, alignment: Sequence[str], **kwargs) -> BatchEncoding:
+        """Tokenize a multiple sequence alignment: one row per aligned sequence, all of one length.
+
+        Gaps (`-` or `.`) are tokens like any other. Rows that differ in length are not an alignment: that is a
+        `ValueError` naming them, never silent padding. `kwargs` go to the tokenizer call (`return_tensors`, ...).
+        """
+        if isinstance(alignment, str) or len(alignment) == 0:
+            raise ValueError("an alignment is a non-empty list of aligned sequences (rows)")
+        lengths = [len(self.tokenize(row)) for row in alignment]
+        if len(set(lengths)) > 1:
+            odd = [index for index, length in enumerate(lengths) if length != lengths[0]]
+            raise ValueError(
+                f"the rows of an alignment must have one length; row 0 has {lengths[0]} tokens but "
+                + ", ".join(f"row {index} has {lengths[index]}" for index in odd[:5])
+                + (f" (and {len(odd) - 5} more rows differ)" if len(odd) > 5 else "")
+            )
+        return self(list(alignment), **kwargs)
 
 
 class RnaTokenizer(NucleotideTokenizer):
