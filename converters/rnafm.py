@@ -147,7 +147,8 @@ class RnaFmConverter(Converter):
             import fm
         except ImportError:
             return None
-        content = load_checkpoint(path, self.extra_globals)  # fm's own torch.load would unpickle everything
+        # a load of its own: fm edits what it is given, and its own torch.load would unpickle everything
+        content = load_checkpoint(path, self.extra_globals)
         codon = self.tokenizer_kwargs.get("codon", False)
         if self.architecture is RnaFmForSecondaryStructurePrediction:
             model, alphabet, head = _fm_secondary_structure(fm, content, config)

@@ -218,16 +218,15 @@ class Converter:
                 raise ConversionError(
                     f"--model.{name} {value} contradicts the checkpoint, which says {name}={derived[name]}"
                 )
-        tokenizer = self.tokenizer(self._config(path, {**derived, **overrides}))
+        config = self._config(path, {**derived, **overrides})
+        tokenizer = self.tokenizer(config)
         vocabulary = VocabularyRemap(self.upstream_vocabulary, list(tokenizer.get_vocab()))
         converted = {renamed[key]: tensor for key, tensor in state.items() if key in renamed}
         for key, kind in VOCABULARY_TENSORS.items():
             if key in converted:
                 converted[key] = vocabulary.apply(key, converted[key], kind)
-        tied = _tied(converted)
-        config = self._config(
-            path, {**derived, **overrides, "vocab_size": len(vocabulary.ours), "tie_word_embeddings": tied}
-        )
+        config.vocab_size = len(vocabulary.ours)  # ours, whatever upstream's was
+        config.tie_word_embeddings = _tied(converted)
         config.architectures = [self.architecture.__name__]
         with torch.device("meta"):  # every weight comes from the file: skip random initialisation
             model = self.architecture(config)

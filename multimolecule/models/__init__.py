@@ -10,7 +10,6 @@ from .modeling_utils import (
     PredictionOutput,
 )
 from .registry import (
-    FAMILIES,
     AutoModelForContactPrediction,
     AutoModelForSequencePrediction,
     AutoModelForTokenPrediction,
@@ -28,7 +27,6 @@ from .rnafm import (
 )
 
 __all__ = [
-    "FAMILIES",
     "AutoModelForContactPrediction",
     "AutoModelForSequencePrediction",
     "AutoModelForTokenPrediction",

@@ -41,9 +41,6 @@ class AutoModelForContactPrediction(_BaseAutoModelClass):
     _model_mapping = _LazyAutoMapping(CONFIG_MAPPING_NAMES, OrderedDict())
 
 
-FAMILIES: dict[str, type[MultiMoleculeConfig]] = {}
-
-
 def register_family(
     config: type[MultiMoleculeConfig],
     tokenizer: type[PreTrainedTokenizer],
@@ -67,4 +64,3 @@ def register_family(
         (AutoModelForContactPrediction, contact_prediction),
     ):
         auto.register(config, model_class, exist_ok=True)
-    FAMILIES[config.model_type] = config
