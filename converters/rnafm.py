@@ -26,9 +26,11 @@ from typing import Any
 import torch
 
 from multimolecule.convert.checkpoint import load_checkpoint
-from multimolecule.convert.engine import MASKED_LM_PARITY, Converter, KeyMap, fairseq_vocabulary
+from multimolecule.convert.engine import MASKED_LM_PARITY, Converter
 from multimolecule.convert.errors import CheckpointError, ConversionError
+from multimolecule.convert.keymap import KeyMap
 from multimolecule.convert.validate import Reference
+from multimolecule.convert.vocabulary import fairseq_vocabulary
 from multimolecule.models.rnafm import RnaFmConfig, RnaFmForMaskedLM, RnaFmForSecondaryStructurePrediction
 
 _SS = r"downstream_modules\.pc-resnet_1_sym_first:r-ss\."

@@ -1,4 +1,4 @@
-"""Shared fixtures: the golden RNA-FM cases and a runner for the converter CLI (the code path users run)."""
+"""Shared fixtures: the golden cases and a runner for the converter CLI (the code path users run)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from multimolecule import converters
 from multimolecule.convert.cli import main as convert_main
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -29,9 +30,16 @@ class GoldenCase:
         return load_file(self.directory / "expected.safetensors")
 
     @property
+    def variant(self) -> str:
+        """The first variant whose converter names this case as its self-test."""
+        family, case = self.meta["family"], self.directory.name
+        return next(name for name, c in converters.family_variants(family).items() if case in c.golden_cases)
+
+    @property
     def overrides(self) -> list[str]:
-        """What the file does not store: RNA-FM's ss file has no args, hence no number of heads."""
-        return ["--model.num_attention_heads", str(self.meta["hyperparameters"]["attention_heads"])]
+        """`--model.<field>` values for what the fixture's files do not store (the converter says which)."""
+        fields = converters.get_converter(self.variant).fixture_overrides(self.meta)
+        return [item for name, value in fields.items() for item in (f"--model.{name}", str(value))]
 
 
 def golden_case(family: str, case: str) -> GoldenCase:

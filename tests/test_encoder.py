@@ -11,7 +11,7 @@ import torch
 from transformers import BertConfig, BertModel, EsmConfig, EsmModel
 
 from multimolecule import RnaFmConfig, RnaFmForMaskedLM, RnaFmModel, RnaTokenizer
-from multimolecule.convert.engine import KeyMap
+from multimolecule.convert.keymap import KeyMap
 from multimolecule.modules.positions import sinusoidal_table
 
 SIZE = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64}
@@ -58,10 +58,10 @@ def perturb(model: torch.nn.Module) -> None:
 
 def port(reference: torch.nn.Module, keys: KeyMap, config: RnaFmConfig) -> RnaFmModel:
     state = reference.state_dict()
-    renamed, _, unmatched = keys.apply(state)
+    renamed, _, unmatched, _ = keys.rename(state)
     assert not unmatched
     ours = RnaFmModel(config).eval()
-    ours.load_state_dict({new: state[old] for old, new in renamed.items()}, strict=False)
+    ours.load_state_dict(renamed, strict=False)
     return ours
 
 

@@ -1,6 +1,6 @@
 """Converting published upstream checkpoints into MultiMolecule models: `python -m multimolecule.convert`."""
 
-from .engine import Conversion, Converter, KeyMap, fairseq_vocabulary
+from .engine import Conversion, Converter
 from .errors import (
     CheckpointError,
     ChecksumError,
@@ -12,6 +12,8 @@ from .errors import (
     UnsafeCheckpointError,
     ValidationError,
 )
+from .keymap import KeyMap
+from .vocabulary import fairseq_vocabulary
 
 __all__ = [
     "CheckpointError",

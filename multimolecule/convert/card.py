@@ -6,8 +6,9 @@ from huggingface_hub import ModelCard, ModelCardData
 
 from .. import __version__
 from .catalogue import Entry
-from .engine import ABSENT_TOKEN_LOGIT, Conversion
+from .engine import Conversion
 from .validate import ValidationReport
+from .vocabulary import ABSENT_TOKEN_LOGIT
 
 _EXAMPLES = {False: "UAGCUUAUCAGACUGAUGUUGA", True: "AUGGCUAGCAAAGGAGAAGAACUUUUCACUGGAGUUGUCCCAAUUCUUGUUGAAUUAUAA"}
 
@@ -120,15 +121,32 @@ def _vocabulary(conversion: Conversion) -> str:
         "The conversion re-ordered the embedding rows, the decoder rows and the decoder bias by token: "
         "every token of the original vocabulary keeps its trained vector under the same token string."
     ]
+    if remap.respelled:
+        lines.append(
+            "Read as ours: "
+            + ", ".join(f"`{theirs}` as `{ours}`" for theirs, ours in remap.respelled.items())
+            + " (the same token under MultiMolecule's spelling)."
+        )
+    for ours, theirs in remap.token_rows.items():
+        lines.append(
+            f"`{ours}` takes the original `{theirs}` embedding, as the original tokenizer reads it as `{theirs}`."
+        )
+    others = [token for token in remap.absent if token not in remap.token_rows]
+    if others:
+        row = (
+            "take the original `<unk>` embedding, which is what the original model would use for them (its tokenizer "
+            "maps them to `<unk>`)"
+            if remap.fallback
+            else "take a zero embedding, as the original vocabulary has no `<unk>` (its tokenizer accepts none of them)"
+        )
+        lines.append(f"Tokens the original vocabulary lacks ({_list(others)}) {row}.")
     if remap.absent:
         lines.append(
-            f"Tokens the original vocabulary lacks ({_list(remap.absent)}) take the original `<unk>` embedding, "
-            "which is what the original model would use for them (its tokenizer maps them to `<unk>`), and a "
-            f"decoder bias of {ABSENT_TOKEN_LOGIT:g}, so they are never predicted and the probabilities of the "
-            "original tokens are unchanged."
+            f"Every token the original vocabulary lacks has a decoder bias of {ABSENT_TOKEN_LOGIT:g}, so it is never "
+            "predicted and the probabilities of the original tokens are unchanged."
         )
     if remap.discarded:
-        lines.append(f"Dropped, as they are unused fillers of the original vocabulary: {_list(remap.discarded)}.")
+        lines.append(f"Dropped, as MultiMolecule's vocabulary has no such token: {_list(remap.discarded)}.")
     lines.append("The tokenizer reads `T` as `U` and lower case as upper case.")
     return "\n\n".join(lines)
 

@@ -4,20 +4,23 @@ A family declares a `Converter` (see `multimolecule.converters`): how to unpack 
 from upstream names to ours, its vocabulary in id order, and how to read the config from the file.
 Everything else happens here, the same way for every family:
 
-1. the file is loaded without executing anything (`checkpoint.load_checkpoint`);
-2. every upstream key is renamed by the key map or dropped with a stated reason; any other key is an error;
-3. the config is read from the file, `--model.<field>` overrides fill in what the file does not say;
-4. vocabulary-indexed tensors (embedding rows, decoder rows and bias) are re-ordered by token string;
-5. the state dict is loaded into the architecture strictly: a missing or an unexpected key is an error.
+1. a release directory is resolved to its weights file and sidecar config (`Converter.locate`);
+2. the file is loaded without executing anything (`checkpoint.load_checkpoint`);
+3. every upstream key is renamed (and transformed) by the key map or dropped with a stated reason; any other
+   key is an error;
+4. the config is read from the file and its sidecar, `--model.<field>` overrides fill in what they do not say;
+5. vocabulary-indexed tensors (embedding rows, decoder rows and bias) are re-ordered by token string, upstream
+   spellings read as ours (`[CLS]` -> `<cls>`, `T` -> `U`);
+6. the state dict is loaded into the architecture strictly: a missing or an unexpected key is an error.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import re
+import json
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,6 +32,8 @@ from ..models.configuration_utils import MultiMoleculeConfig
 from ..tokenisers import RnaTokenizer
 from .checkpoint import load_checkpoint
 from .errors import CheckpointError, ConversionError, KeyMismatchError
+from .keymap import KeyMap
+from .vocabulary import TOKEN_SPELLINGS, VocabularyRemap
 
 if typing.TYPE_CHECKING:
     from .validate import Reference
@@ -46,82 +51,6 @@ MASKED_LM_PARITY = {
     "contacts": ("contacts", "pairs"),
 }
 SAMPLE_SEQUENCES = ("GGGUGCGAUCAUACCAGCACUAAUGCCCUCCUGGGAAGUCCUCGUG", "UAGCUUAUCAGACUGAUGUUGA", "ACGUNACGU")
-# Decoder bias of tokens the upstream model never saw: they are never predicted, and the probabilities of
-# upstream's own tokens are unchanged.
-ABSENT_TOKEN_LOGIT = -1.0e4
-
-
-def fairseq_vocabulary(
-    standard: Iterable[str],
-    prepend: tuple[str, ...] = ("<cls>", "<pad>", "<eos>", "<unk>"),
-    append: tuple[str, ...] = ("<mask>",),
-) -> list[str]:
-    """The id order of a fairseq / ESM alphabet: prepended specials, the standard tokens, `<null_k>` fillers
-    up to a multiple of 8, then the appended specials."""
-    tokens = [*prepend, *standard]
-    tokens += [f"<null_{index + 1}>" for index in range(-len(tokens) % 8)]
-    return [*tokens, *append]
-
-
-class KeyMap:
-    """Ordered regex rules from upstream key to ours; the first rule whose pattern matches the whole key wins.
-
-    `dropped` maps patterns of keys deliberately left out to the reason, which goes into the model card.
-    """
-
-    def __init__(self, rules: Iterable[tuple[str, str]], dropped: Mapping[str, str] | None = None) -> None:
-        self.rules = [(re.compile(pattern), replacement) for pattern, replacement in rules]
-        self.dropped = [(re.compile(pattern), reason) for pattern, reason in (dropped or {}).items()]
-
-    def apply(self, keys: Iterable[str]) -> tuple[dict[str, str], dict[str, str], list[str]]:
-        """(renamed: upstream -> ours, dropped: upstream -> reason, unmatched upstream keys)."""
-        renamed, dropped, unmatched = {}, {}, []
-        for key in keys:
-            reason = next((why for pattern, why in self.dropped if pattern.fullmatch(key)), None)
-            if reason is not None:
-                dropped[key] = reason
-                continue
-            for pattern, replacement in self.rules:
-                if pattern.fullmatch(key):
-                    renamed[key] = pattern.sub(replacement, key)
-                    break
-            else:
-                unmatched.append(key)
-        return renamed, dropped, unmatched
-
-
-@dataclass
-class VocabularyRemap:
-    """How upstream's vocabulary became ours, in words a model card can state."""
-
-    upstream: list[str]
-    ours: list[str]
-
-    @property
-    def absent(self) -> list[str]:
-        """Our tokens upstream lacks: they take upstream's `<unk>` row, which is what upstream would use for them."""
-        return [token for token in self.ours if token not in self.upstream]
-
-    @property
-    def discarded(self) -> list[str]:
-        """Upstream tokens we do not have (fillers such as `<null_1>`): their rows are dropped."""
-        return [token for token in self.upstream if token not in self.ours]
-
-    def source_rows(self) -> list[int]:
-        index = {token: row for row, token in enumerate(self.upstream)}
-        return [index.get(token, index["<unk>"]) for token in self.ours]
-
-    def apply(self, key: str, tensor: torch.Tensor, kind: str) -> torch.Tensor:
-        if tensor.shape[0] != len(self.upstream):
-            raise ConversionError(
-                f"{key} has {tensor.shape[0]} rows but the upstream vocabulary of this variant has "
-                f"{len(self.upstream)} tokens; is this checkpoint of another variant?"
-            )
-        remapped = tensor[self.source_rows()].clone()
-        if kind == "logit":
-            absent = [row for row, token in enumerate(self.ours) if token not in self.upstream]
-            remapped[absent] = ABSENT_TOKEN_LOGIT
-        return remapped
 
 
 @dataclass
@@ -141,8 +70,9 @@ class Conversion:
 class Converter:
     """How one published checkpoint maps onto a MultiMolecule model. Families subclass it.
 
-    Class attributes are what the whole family shares (config class, key map, allowed pickle globals);
-    instance attributes what differs per variant (architecture, upstream vocabulary, tokenizer options).
+    Class attributes are what the whole family shares (config class, key map, allowed pickle globals, release
+    layout); instance attributes what differs per variant (architecture, upstream vocabulary, tokenizer options,
+    the golden fixtures that prove it).
     """
 
     family: ClassVar[str]
@@ -150,6 +80,12 @@ class Converter:
     key_map: ClassVar[KeyMap]
     tokenizer_class: ClassVar[type[PreTrainedTokenizer]] = RnaTokenizer
     extra_globals: ClassVar[dict[str, Any]] = {}
+    # A release directory: the weights file in it (what the catalogue's sha256 covers) and the config beside it
+    # (hyperparameters; when absent, the published defaults and --model.<field> apply).
+    weights_name: ClassVar[str | None] = None
+    config_name: ClassVar[str | None] = None
+    # Upstream spellings of our tokens, beyond the shared ones (`[CLS]` -> `<cls>`, `T` -> `U`, ...).
+    spellings: ClassVar[dict[str, str]] = TOKEN_SPELLINGS
 
     def __init__(
         self,
@@ -158,6 +94,8 @@ class Converter:
         upstream_vocabulary: list[str],
         tokenizer_kwargs: dict[str, Any] | None = None,
         *,
+        golden_cases: tuple[str, ...] | None = None,
+        token_rows: dict[str, str] | None = None,
         parity: dict[str, tuple[str, str]] = MASKED_LM_PARITY,
         sample_sequences: tuple[str, ...] = SAMPLE_SEQUENCES,
     ) -> None:
@@ -165,6 +103,9 @@ class Converter:
         self.architecture = architecture
         self.upstream_vocabulary = upstream_vocabulary
         self.tokenizer_kwargs = tokenizer_kwargs or {}
+        # the cases under <golden dir>/<family>/ whose checkpoint is in this variant's format: the self-test
+        self.golden_cases = (variant,) if golden_cases is None else golden_cases
+        self.token_rows = token_rows or {}
         self.parity = parity
         self.sample_sequences = sample_sequences
 
@@ -174,14 +115,16 @@ class Converter:
         raise NotImplementedError
 
     def read_config(self, state: dict[str, torch.Tensor], metadata: dict[str, Any]) -> dict[str, Any]:
-        """Config fields the file determines (shapes, stored hyperparameters); may raise KeyError."""
+        """Config fields the file determines (shapes, stored hyperparameters); may raise KeyError.
+
+        `metadata["config"]` holds the sidecar config file's content when the release has one."""
         raise NotImplementedError
 
     def adapt(self, state: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
         """Reproduce a load-time quirk of the upstream code on the upstream state dict (default: none)."""
 
     def fixture_overrides(self, meta: dict[str, Any]) -> dict[str, Any]:
-        """`--model.<field>` values a golden fixture needs (hyperparameters its file does not store)."""
+        """`--model.<field>` values a golden fixture needs (hyperparameters its files do not store)."""
         return {}
 
     def reference(self, path: Path, sequences: list[str], config: MultiMoleculeConfig) -> Reference | None:
@@ -192,18 +135,42 @@ class Converter:
     def tokenizer(self, config: MultiMoleculeConfig) -> PreTrainedTokenizer:
         return self.tokenizer_class(model_max_length=config.max_position_embeddings, **self.tokenizer_kwargs)
 
+    def vocabulary(self, tokenizer: PreTrainedTokenizer) -> VocabularyRemap:
+        return VocabularyRemap(self.upstream_vocabulary, list(tokenizer.get_vocab()), self.spellings, self.token_rows)
+
+    def locate(self, path: str | Path) -> tuple[Path, Path | None]:
+        """(weights file, sidecar config or None) of a checkpoint given as a file or a release directory."""
+        path = Path(path)
+        if path.is_dir():
+            if self.weights_name is None:
+                raise CheckpointError(f"checkpoint {path} is a directory; a {self.family} checkpoint is one file")
+            weights = path / self.weights_name
+            if not weights.is_file():
+                held = ", ".join(sorted(child.name for child in path.iterdir())[:10]) or "nothing"
+                raise CheckpointError(
+                    f"checkpoint directory {path} has no {self.weights_name} (it holds {held}); "
+                    f"expected a {self.family} release directory"
+                )
+        else:
+            weights = path
+        sidecar = weights.parent / self.config_name if self.config_name else None
+        return weights, sidecar if sidecar is not None and sidecar.is_file() else None
+
     def convert(
         self, path: str | Path, overrides: Mapping[str, Any] | None = None, *, sha256: str | None = None
     ) -> Conversion:
-        """Convert the file at `path`; `sha256` is its hash when the caller has already verified it."""
-        path = Path(path)
+        """Convert the checkpoint at `path` (a file or a release directory); `sha256` is the weights file's hash
+        when the caller has already verified it."""
+        path, sidecar = self.locate(path)
         sha256 = sha256 or file_sha256(path)
         content = load_checkpoint(path, self.extra_globals)
         if not isinstance(content, Mapping):
             raise CheckpointError(f"{path} holds a {type(content).__name__}; a {self.family} checkpoint is a dict")
         state, metadata = self.unpack(content, path)
+        if sidecar is not None:
+            metadata["config"] = read_sidecar(sidecar)
         self.adapt(state, metadata)
-        renamed, dropped, unmatched = self.key_map.apply(state)
+        converted, dropped, unmatched, upstream_of = self.key_map.rename(state)
 
         overrides = coerce_overrides(self.config_class, overrides or {})
         try:
@@ -211,7 +178,7 @@ class Converter:
         except KeyError:  # not this family's layout: list what the published model would have needed
             with torch.device("meta"):
                 expected = set(self.architecture(self.config_class()).state_dict())
-            missing = sorted(expected - set(renamed.values()))
+            missing = sorted(expected - set(converted))
             raise KeyMismatchError(path, f"{self.family} ({self.variant})", unmatched, missing, self.hint()) from None
         for name, value in overrides.items():
             if name in derived and derived[name] != value:
@@ -220,8 +187,7 @@ class Converter:
                 )
         config = self._config(path, {**derived, **overrides})
         tokenizer = self.tokenizer(config)
-        vocabulary = VocabularyRemap(self.upstream_vocabulary, list(tokenizer.get_vocab()))
-        converted = {renamed[key]: tensor for key, tensor in state.items() if key in renamed}
+        vocabulary = self.vocabulary(tokenizer)
         for key, kind in VOCABULARY_TENSORS.items():
             if key in converted:
                 converted[key] = vocabulary.apply(key, converted[key], kind)
@@ -232,7 +198,6 @@ class Converter:
             model = self.architecture(config)
         expected = set(model.state_dict())
         missing = sorted(expected - set(converted))
-        upstream_of = {ours: upstream for upstream, ours in renamed.items()}
         unexpected = unmatched + [upstream_of[key] for key in converted if key not in expected]
         if missing or unexpected:
             raise KeyMismatchError(path, f"{self.family} ({self.variant})", unexpected, missing, hint=self.hint())
@@ -256,6 +221,17 @@ class Converter:
             f"Is this a {self.family} '{self.variant}' checkpoint? "
             "`python -m multimolecule.convert list` shows the variants."
         )
+
+
+def read_sidecar(path: Path) -> dict[str, Any]:
+    """A release's JSON config file; not covered by the catalogue's hash, so read as data and checked by type."""
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"could not read the config {path}: {error}") from None
+    if not isinstance(content, dict):
+        raise CheckpointError(f"the config {path} holds a JSON {type(content).__name__}, expected an object")
+    return content
 
 
 def _tied(state: dict[str, torch.Tensor]) -> bool:

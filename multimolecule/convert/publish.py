@@ -55,14 +55,15 @@ def publish(variant: str, options: Options, say: Callable[[str], None] = print) 
 
         token = resolve_token(options.token)
 
-    path, sha256 = _checkpoint(entry, options, say)
+    fixtures = _fixtures(converter, options.golden_dir)
+    path, sha256 = _checkpoint(entry, converter, options, say)
     say(f"converting {path}")
     conversion = converter.convert(path, options.model, sha256=sha256)
     with staged_directory(output, options.overwrite) as staging:
         conversion.model.save_pretrained(staging)
         conversion.tokenizer.save_pretrained(staging)
         say("validating")
-        parity = _parity_checks(converter, conversion, options.golden_dir, say)
+        parity = _parity_checks(converter, conversion, fixtures, say)
         report = validate(staging, conversion, parity, list(converter.sample_sequences))
         say(report.summary())
         if not report.ok:
@@ -81,8 +82,11 @@ def publish(variant: str, options: Options, say: Callable[[str], None] = print) 
     return result
 
 
-def _checkpoint(entry: Entry, options: Options, say: Callable[[str], None]) -> tuple[Path, str | None]:
-    """The file to convert, and its sha256 when it was verified against the catalogue."""
+def _checkpoint(
+    entry: Entry, converter: Converter, options: Options, say: Callable[[str], None]
+) -> tuple[Path, str | None]:
+    """The checkpoint to convert (a file or a release directory), and its weights file's sha256 when it was
+    verified against the catalogue."""
     if options.checkpoint is None:
         from .download import fetch
 
@@ -91,7 +95,7 @@ def _checkpoint(entry: Entry, options: Options, say: Callable[[str], None]) -> t
     if not options.verify:
         say(f"not verifying {path} against the catalogue (--no-verify)")
         return path, None
-    actual = file_sha256(path)
+    actual = file_sha256(converter.locate(path)[0])
     if actual != entry.sha256:
         raise ChecksumError(
             f"{path} has sha256 {actual}, but the catalogue's {entry.variant} is {entry.sha256}. "
@@ -100,18 +104,28 @@ def _checkpoint(entry: Entry, options: Options, say: Callable[[str], None]) -> t
     return path, actual
 
 
+def _fixtures(converter: Converter, golden_dir: Path | None) -> list[tuple[Path, dict]]:
+    """The golden fixtures the converter names (`Converter.golden_cases`); a missing one is an error, so the
+    self-test is never skipped in silence."""
+    directory = golden_dir if golden_dir is not None else default_golden_dir()
+    found = {case.name: (case, meta) for case, meta in golden_cases(directory, converter.family)}
+    missing = [name for name in converter.golden_cases if name not in found]
+    if missing:
+        where = directory / converter.family if directory is not None else "no golden directory (not a source checkout)"
+        raise ValidationError(
+            f"the converter self-test of {converter.variant} needs the golden fixture(s) {', '.join(missing)} "
+            f"of {converter.family}, not found in {where}; pass --golden-dir DIR (a source checkout's tests/golden)"
+        )
+    return [found[name] for name in converter.golden_cases]
+
+
 def _parity_checks(
-    converter: Converter, conversion: Conversion, golden_dir: Path | None, say: Callable[[str], None]
+    converter: Converter, conversion: Conversion, cases: list[tuple[Path, dict]], say: Callable[[str], None]
 ) -> list[tuple[Conversion, Reference]]:
     """The golden fixture when the file is one; otherwise the converter's self-test on the variant's fixtures
     and the original implementation run live on this file, where it is installed."""
-    cases = [
-        (case, meta)
-        for case, meta in golden_cases(golden_dir if golden_dir is not None else default_golden_dir(), converter.family)
-        if meta["variant"] == converter.variant
-    ]
     for case, meta in cases:
-        if file_sha256(case / meta["checkpoint"]) == conversion.sha256:
+        if file_sha256(converter.locate(case / meta["checkpoint"])[0]) == conversion.sha256:
             return [(conversion, golden_reference(case, meta))]
     checks = []
     for case, meta in cases:
@@ -119,8 +133,6 @@ def _parity_checks(
         reference = golden_reference(case, meta)
         reference.name = f"converter self-test on the {reference.name}"
         checks.append((fixture, reference))
-    if not cases:
-        say(f"no golden fixture for {converter.variant}: converter self-test skipped")
     live = converter.reference(conversion.source, list(converter.sample_sequences), conversion.model.config)
     if live is None:
         say(f"original implementation of {converter.family} not installed: live parity skipped")

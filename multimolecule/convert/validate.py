@@ -24,6 +24,7 @@ from transformers.utils import logging as transformers_logging
 from ..models.registry import AutoModelForContactPrediction, AutoModelForSequencePrediction, AutoModelForTokenPrediction
 from ..modules.heads import nucleotide_mask
 from .engine import Conversion
+from .vocabulary import VocabularyRemap
 
 # Auto class -> prefixes of the weights it may add (a new task head); any other missing weight is a failure.
 AUTO_CLASSES = (
@@ -180,25 +181,15 @@ def check_parity(conversion: Conversion, reference: Reference, parity: dict[str,
 
 def compare_outputs(conversion: Conversion, reference: Reference) -> tuple[dict[str, float], list[str]]:
     model, converter, tensors = conversion.model, conversion.converter, reference.tensors
-    config, vocabulary = model.config, conversion.tokenizer.get_vocab()
-    try:
-        input_ids = torch.tensor(
-            [[vocabulary[reference.vocabulary[i]] for i in row] for row in tensors["input_ids"].tolist()]
-        )
-    except KeyError as error:
-        raise ValueError(f"the reference input uses token {error}, which our vocabulary lacks") from None
+    remap = VocabularyRemap(
+        reference.vocabulary, list(conversion.tokenizer.get_vocab()), converter.spellings, converter.token_rows
+    )
+    input_ids = remap.ids(tensors["input_ids"])
     attention_mask = tensors["attention_mask"]
-    kwargs = {"return_contacts": True} if getattr(model, "contact_head", None) is not None else {}
-    with torch.no_grad():
-        output = model.eval()(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, **kwargs)
-    ours = {
-        **{key: value for key, value in output.items() if value is not None},
-        "last_hidden_state": output.hidden_states[-1],
-    }
+    ours = _our_outputs(model, input_ids, attention_mask, {field for field, _ in converter.parity.values()})
     tokens = attention_mask.bool()
-    lengths = nucleotide_mask(config, input_ids, attention_mask).sum(-1).tolist()
-    shared = [token for token in reference.vocabulary if token in vocabulary]
-    columns = ([vocabulary[token] for token in shared], [reference.vocabulary.index(token) for token in shared])
+    lengths = nucleotide_mask(model.config, input_ids, attention_mask).sum(-1).tolist()
+    columns = remap.shared_columns()
 
     differences, failures = {}, []
     for name, (field_name, kind) in converter.parity.items():
@@ -207,6 +198,8 @@ def compare_outputs(conversion: Conversion, reference: Reference) -> tuple[dict[
         actual, expected = ours[field_name], tensors[name]
         if kind == "tokens":
             actual, expected = actual[tokens], expected[tokens]
+        elif kind == "layers":
+            actual, expected = torch.stack(actual)[:, tokens], expected[:, tokens]
         elif kind == "vocabulary":
             actual, expected = actual[tokens][:, columns[0]], expected[tokens][:, columns[1]]
         elif kind == "pairs":
@@ -220,6 +213,21 @@ def compare_outputs(conversion: Conversion, reference: Reference) -> tuple[dict[
     if not differences:
         raise ValueError(f"the reference has none of the outputs {sorted(converter.parity)}")
     return differences, failures
+
+
+def _our_outputs(model, input_ids, attention_mask, fields: set[str]) -> dict:
+    """The model's outputs by name; what its head output lacks (a backbone's `pooler_output`) comes from its
+    backbone, run on the same input."""
+    kwargs = {"return_contacts": True} if getattr(model, "contact_head", None) is not None else {}
+    with torch.no_grad():
+        output = model.eval()(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, **kwargs)
+        ours = {key: value for key, value in output.items() if value is not None}
+        ours["last_hidden_state"] = output.hidden_states[-1]
+        backbone = getattr(model, "model", None)
+        if backbone is not None and fields - set(ours):
+            extra = backbone(input_ids=input_ids, attention_mask=attention_mask, return_dict=True)
+            ours.update({key: value for key, value in extra.items() if key not in ours and value is not None})
+    return ours
 
 
 @contextmanager
