@@ -28,9 +28,14 @@ class MultiMoleculeConfig(PreTrainedConfig):
             fairseq/ESM checkpoints that reserve them for padding).
         rotary_base: base of the rotary frequencies.
         layer_norm_position: `pre` (norm before attention / feed-forward) or `post` (BERT style).
+        type_vocab_size: rows of a token-type (segment) embedding, as BERT-style releases carry; 0 for none.
+            Row 0 is added to every token unless `token_type_ids` say otherwise (every release here only ever
+            used row 0). Without a table, `token_type_ids` are accepted and ignored.
         embedding_norm: a layer norm on the embeddings, before the first layer.
         final_norm: a layer norm after the last layer (pre-norm models).
         attention_bias: biases on the query / key / value / output projections.
+        add_pooler: the backbone also returns `pooler_output`, dense + tanh on the first token (BERT's pooler),
+            for releases that carry one.
 
     Heads:
         num_labels, problem_type: what the prediction heads predict. `problem_type` is one of `regression`,
@@ -41,6 +46,7 @@ class MultiMoleculeConfig(PreTrainedConfig):
         pooling: how `...ForSequencePrediction` summarises a sequence: `cls` (the first token) or `mean`
             (the mean over nucleotide tokens, special tokens and padding excluded).
         head_dropout, head_act: dropout and activation of the prediction heads.
+        lm_head_act: activation of the masked-LM head's transform (`linear` for none).
         attention_contact_head: the masked-LM model carries an ESM-style contact regression over the attention
             maps (as RNA-FM's release does); `return_contacts=True` then returns contact probabilities.
     """
@@ -61,9 +67,11 @@ class MultiMoleculeConfig(PreTrainedConfig):
     rotary_base: float = 10000.0
     layer_norm_position: str = "pre"
     layer_norm_eps: float = 1e-12
+    type_vocab_size: int = 0
     embedding_norm: bool = False
     final_norm: bool = True
     attention_bias: bool = True
+    add_pooler: bool = False
     initializer_range: float = 0.02
     tie_word_embeddings: bool = True
     pad_token_id: int = 0
@@ -76,6 +84,7 @@ class MultiMoleculeConfig(PreTrainedConfig):
     pooling: str = "cls"
     head_dropout: float = 0.1
     head_act: str = "gelu"
+    lm_head_act: str = "gelu"
     attention_contact_head: bool = False
 
     def __post_init__(self, **kwargs):

@@ -13,7 +13,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 from transformers import PreTrainedModel
-from transformers.modeling_outputs import BaseModelOutput
+from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import ModelOutput
 
 from ..modules.criterion import IGNORE_INDEX, prediction_loss
@@ -22,6 +22,7 @@ from ..modules.heads import (
     AttentionContactHead,
     ContactPredictionHead,
     MaskedLMHead,
+    Pooler,
     PredictionHead,
     nucleotide_mask,
     pack_tokens,
@@ -74,7 +75,8 @@ class MultiMoleculePreTrainedModel(PreTrainedModel):
 
 
 class BackboneModel(MultiMoleculePreTrainedModel):
-    """Embeddings and encoder; returns `last_hidden_state` for every token, special tokens included."""
+    """Embeddings and encoder; returns `last_hidden_state` for every token, special tokens included, and
+    `pooler_output` when the release has a pooler (`config.add_pooler`)."""
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -84,6 +86,7 @@ class BackboneModel(MultiMoleculePreTrainedModel):
         super().__init__(config)
         self.embeddings = Embeddings(config)
         self.encoder = Encoder(config)
+        self.pooler = Pooler(config) if config.add_pooler else None
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Embedding:
@@ -101,8 +104,9 @@ class BackboneModel(MultiMoleculePreTrainedModel):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        token_type_ids: torch.Tensor | None = None,
         **kwargs,
-    ) -> BaseModelOutput | tuple:
+    ) -> BaseModelOutputWithPooling | tuple:
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids and inputs_embeds")
         reference = input_ids if input_ids is not None else inputs_embeds[..., 0]
@@ -121,22 +125,38 @@ class BackboneModel(MultiMoleculePreTrainedModel):
         checks = [~attention_mask.bool().all()]
         if input_ids is not None:
             checks.append(((input_ids < 0) | (input_ids >= self.config.vocab_size)).any())
-        padded, *foreign = torch.stack(checks).tolist()  # one host-device synchronisation for both
-        if any(foreign):
+        types = self.config.type_vocab_size
+        if token_type_ids is not None and types:
+            checks.append(((token_type_ids < 0) | (token_type_ids >= types)).any())
+        padded, *foreign = torch.stack(checks).tolist()  # one host-device synchronisation for all
+        if input_ids is not None and foreign[0]:
             raise ValueError(
                 f"input_ids must lie in [0, {self.config.vocab_size}); got values from {int(input_ids.min())} "
                 f"to {int(input_ids.max())}. Was the input made by this model's tokenizer?"
+            )
+        if any(foreign):
+            raise ValueError(
+                f"token_type_ids must lie in [0, {types}) (type_vocab_size); got values from "
+                f"{int(token_type_ids.min())} to {int(token_type_ids.max())}"
             )
         output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = (
             self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
         )
-        embeddings = self.embeddings(attention_mask, input_ids, inputs_embeds, position_ids)
-        outputs = self.encoder(
+        if types == 0:
+            token_type_ids = None  # no table: accepted and ignored (see MultiMoleculeConfig.type_vocab_size)
+        embeddings = self.embeddings(attention_mask, input_ids, inputs_embeds, position_ids, token_type_ids)
+        encoded = self.encoder(
             embeddings,
             self._additive_mask(attention_mask, embeddings.dtype) if padded else None,  # None: SDPA's fastest kernel
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
+        )
+        outputs = BaseModelOutputWithPooling(
+            last_hidden_state=encoded.last_hidden_state,
+            pooler_output=self.pooler(encoded.last_hidden_state) if self.pooler is not None else None,
+            hidden_states=encoded.hidden_states,
+            attentions=encoded.attentions,
         )
         return_dict = self.config.return_dict if return_dict is None else return_dict
         return outputs if return_dict else outputs.to_tuple()

@@ -13,7 +13,8 @@ from .positions import RotaryEmbedding, sinusoidal_table
 
 
 class Embeddings(nn.Module):
-    """Token embedding plus learned or sinusoidal positions, an optional norm, padding zeroed."""
+    """Token embedding plus learned or sinusoidal positions (and token types, where the release has them), an
+    optional norm, padding zeroed."""
 
     def __init__(self, config) -> None:
         super().__init__()
@@ -23,6 +24,9 @@ class Embeddings(nn.Module):
         if config.position_embedding_type == "absolute":
             rows = config.max_position_embeddings + config.position_offset
             self.position_embeddings = nn.Embedding(rows, config.hidden_size)
+        self.token_type_embeddings = (
+            nn.Embedding(config.type_vocab_size, config.hidden_size) if config.type_vocab_size else None
+        )
         self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if config.embedding_norm else None
         self.dropout = nn.Dropout(config.hidden_dropout)
 
@@ -32,8 +36,14 @@ class Embeddings(nn.Module):
         input_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         embeddings = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
+        if self.token_type_embeddings is not None:
+            if token_type_ids is None:  # row 0 for every token, as every release used it
+                embeddings = embeddings + self.token_type_embeddings.weight[0]
+            else:
+                embeddings = embeddings + self.token_type_embeddings(token_type_ids)
         if position_ids is None:
             # counted over real tokens, so left and right padding give the same positions
             position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)

@@ -35,17 +35,30 @@ def pack_tokens(hidden_states: torch.Tensor, mask: torch.Tensor) -> tuple[torch.
 
 
 class MaskedLMHead(nn.Module):
-    """dense -> activation -> layer norm -> decoder; the decoder weight is tied to the token embedding."""
+    """dense -> `config.lm_head_act` -> layer norm -> decoder, over the vocabulary (the decoder weight tied to
+    the token embedding when `config.tie_word_embeddings`) or over `num_outputs` per-token classes (a release's
+    per-token head of the same shape, such as RNABERT's structure head)."""
+
+    def __init__(self, config, num_outputs: int | None = None) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.activation = ACT2FN[config.lm_head_act]
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.decoder = nn.Linear(config.hidden_size, num_outputs or config.vocab_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.layer_norm(self.activation(self.dense(hidden_states))))
+
+
+class Pooler(nn.Module):
+    """BERT's pooler: dense + tanh on the first token's hidden state."""
 
     def __init__(self, config) -> None:
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.activation = ACT2FN[config.hidden_act]
-        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.layer_norm(self.activation(self.dense(hidden_states))))
+        return torch.tanh(self.dense(hidden_states[:, 0]))
 
 
 class PredictionHead(nn.Module):

@@ -21,6 +21,8 @@ class NucleotideTokenizer(PreTrainedTokenizer):
     `<unk>`, or, with `strict=True`, raises a `ValueError` naming the character and its position in the
     input. `nmers=k` gives overlapping k-mers, `codon=True` non-overlapping 3-mers (the sequence length
     must then be a multiple of 3). Special tokens written in the text (`"ACG<mask>U"`) are kept whole.
+    `add_cls` / `add_eos` say whether a sequence is wrapped in `<cls>` ... `<eos>` (the layout of most
+    releases; RNABERT adds neither); they are saved with the tokenizer, so `AutoTokenizer` reproduces the layout.
     """
 
     alphabet: ClassVar[Alphabet]
@@ -36,6 +38,8 @@ class NucleotideTokenizer(PreTrainedTokenizer):
         codon: bool = False,
         do_upper_case: bool = True,
         strict: bool = False,
+        add_cls: bool = True,
+        add_eos: bool = True,
         cls_token: str = "<cls>",
         eos_token: str = "<eos>",
         pad_token: str = "<pad>",
@@ -54,6 +58,7 @@ class NucleotideTokenizer(PreTrainedTokenizer):
         self.codon = codon
         self.do_upper_case = do_upper_case
         self.strict = strict
+        self.add_cls, self.add_eos = add_cls, add_eos
         self.substitute = kwargs.get(self.substitution_flag, True)
         tokens = _read_vocab(vocab_file) if vocab_file is not None else self.alphabet.vocabulary(nmers)
         self._token_to_id = {token: index for index, token in enumerate(tokens)}
@@ -68,6 +73,8 @@ class NucleotideTokenizer(PreTrainedTokenizer):
             codon=codon,
             do_upper_case=do_upper_case,
             strict=strict,
+            add_cls=add_cls,
+            add_eos=add_eos,
             cls_token=cls_token,
             eos_token=eos_token,
             pad_token=pad_token,
@@ -175,11 +182,13 @@ class NucleotideTokenizer(PreTrainedTokenizer):
             previous_was_kmer = is_kmer
         return "".join(text)
 
-    # special tokens: <cls> sequence <eos> [sequence <eos>]
+    # special tokens: <cls> sequence <eos> [sequence <eos>], each as `add_cls` / `add_eos` say
     def build_inputs_with_special_tokens(self, token_ids_0: list[int], token_ids_1: list[int] | None = None):
-        output = [self.cls_token_id, *token_ids_0, self.eos_token_id]
+        cls = [self.cls_token_id] if self.add_cls else []
+        eos = [self.eos_token_id] if self.add_eos else []
+        output = [*cls, *token_ids_0, *eos]
         if token_ids_1 is not None:
-            output += [*token_ids_1, self.eos_token_id]
+            output += [*token_ids_1, *eos]
         return output
 
     def get_special_tokens_mask(
@@ -188,9 +197,10 @@ class NucleotideTokenizer(PreTrainedTokenizer):
         if already_has_special_tokens:
             special_ids = {self._token_to_id[token] for token in self._specials if token in self._token_to_id}
             return [int(token_id in special_ids) for token_id in token_ids_0]
-        mask = [1, *([0] * len(token_ids_0)), 1]
+        cls, eos = [1] * self.add_cls, [1] * self.add_eos
+        mask = [*cls, *([0] * len(token_ids_0)), *eos]
         if token_ids_1 is not None:
-            mask += [*([0] * len(token_ids_1)), 1]
+            mask += [*([0] * len(token_ids_1)), *eos]
         return mask
 
     def create_token_type_ids_from_sequences(self, token_ids_0: list[int], token_ids_1: list[int] | None = None):
