@@ -16,7 +16,7 @@ def test_list_shows_every_catalogued_variant(capsys):
     for variant in catalogue():
         assert variant in printed
     rows = {line.split()[0]: line.split()[2] for line in printed.splitlines()[1:]}
-    assert rows["rnafm-ss"] == "yes" and rows["rnabert"] == "not"  # "not yet": catalogued, no converter
+    assert rows["rnafm-ss"] == "yes" and rows["rnamsm"] == "not"  # "not yet": catalogued, no converter
 
 
 def test_help_describes_the_options(capsys):

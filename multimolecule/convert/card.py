@@ -32,6 +32,7 @@ def model_card(entry: Entry, conversion: Conversion, report: ValidationReport) -
         "### Specification\n\n" + _specification(conversion),
         "## Usage\n\n" + _usage(entry, conversion),
         "## Vocabulary\n\n" + _vocabulary(conversion),
+        *(["## Notes\n\n" + "\n\n".join(entry.card["notes"])] if entry.card.get("notes") else []),
         "## Provenance\n\n" + _provenance(entry, conversion, report),
         f"## Citation\n\n```bibtex\n{entry.citation}\n```",
         f"## Licence\n\nThe weights are those of the original release, under its licence: `{entry.license}` "
@@ -93,7 +94,7 @@ def _usage(entry: Entry, conversion: Conversion) -> str:
         f'tokenizer = AutoTokenizer.from_pretrained("{repo}")\n'
         f'model = AutoModel.from_pretrained("{repo}")\n'
         f'output = model(**tokenizer("{sequence}", return_tensors="pt"))\n'
-        "output.last_hidden_state  # one vector per token, <cls> and <eos> included\n```",
+        f"output.last_hidden_state  # one vector per token{_specials_note(conversion)}\n```",
         "The class that holds every head of the original file, directly:\n\n"
         f'```python\nfrom multimolecule import {architecture}\n\nmodel = {architecture}.from_pretrained("{repo}")\n```',
         "Fine-tune for your task with a new head (regression or classification, set `num_labels` and "
@@ -112,6 +113,12 @@ def _usage(entry: Entry, conversion: Conversion) -> str:
             f"{entry.card.get('threshold_note', 'threshold')}: {entry.card['threshold']}."
         )
     return "\n\n".join(parts)
+
+
+def _specials_note(conversion: Conversion) -> str:
+    tokenizer = conversion.tokenizer
+    added = [token for token, flag in (("<cls>", "add_cls"), ("<eos>", "add_eos")) if getattr(tokenizer, flag, True)]
+    return f", {' and '.join(added)} included" if added else " (no special tokens are added)"
 
 
 def _vocabulary(conversion: Conversion) -> str:

@@ -15,6 +15,25 @@ from .registry import (
     AutoModelForTokenPrediction,
     register_family,
 )
+from .rnabert import (
+    RnaBertConfig,
+    RnaBertForContactPrediction,
+    RnaBertForMaskedLM,
+    RnaBertForPreTraining,
+    RnaBertForSequencePrediction,
+    RnaBertForTokenPrediction,
+    RnaBertModel,
+    RnaBertPreTrainedModel,
+)
+from .rnaernie import (
+    RnaErnieConfig,
+    RnaErnieForContactPrediction,
+    RnaErnieForMaskedLM,
+    RnaErnieForSequencePrediction,
+    RnaErnieForTokenPrediction,
+    RnaErnieModel,
+    RnaErniePreTrainedModel,
+)
 from .rnafm import (
     RnaFmConfig,
     RnaFmForContactPrediction,
@@ -24,6 +43,15 @@ from .rnafm import (
     RnaFmForTokenPrediction,
     RnaFmModel,
     RnaFmPreTrainedModel,
+)
+from .splicebert import (
+    SpliceBertConfig,
+    SpliceBertForContactPrediction,
+    SpliceBertForMaskedLM,
+    SpliceBertForSequencePrediction,
+    SpliceBertForTokenPrediction,
+    SpliceBertModel,
+    SpliceBertPreTrainedModel,
 )
 
 __all__ = [
@@ -39,6 +67,21 @@ __all__ = [
     "MultiMoleculeConfig",
     "MultiMoleculePreTrainedModel",
     "PredictionOutput",
+    "RnaBertConfig",
+    "RnaBertForContactPrediction",
+    "RnaBertForMaskedLM",
+    "RnaBertForPreTraining",
+    "RnaBertForSequencePrediction",
+    "RnaBertForTokenPrediction",
+    "RnaBertModel",
+    "RnaBertPreTrainedModel",
+    "RnaErnieConfig",
+    "RnaErnieForContactPrediction",
+    "RnaErnieForMaskedLM",
+    "RnaErnieForSequencePrediction",
+    "RnaErnieForTokenPrediction",
+    "RnaErnieModel",
+    "RnaErniePreTrainedModel",
     "RnaFmConfig",
     "RnaFmForContactPrediction",
     "RnaFmForMaskedLM",
@@ -47,5 +90,12 @@ __all__ = [
     "RnaFmForTokenPrediction",
     "RnaFmModel",
     "RnaFmPreTrainedModel",
+    "SpliceBertConfig",
+    "SpliceBertForContactPrediction",
+    "SpliceBertForMaskedLM",
+    "SpliceBertForSequencePrediction",
+    "SpliceBertForTokenPrediction",
+    "SpliceBertModel",
+    "SpliceBertPreTrainedModel",
     "register_family",
 ]

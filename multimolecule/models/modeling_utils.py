@@ -221,11 +221,7 @@ class ForMaskedLM(MultiMoleculePreTrainedModel):
         if return_contacts:
             mask = nucleotide_mask(self.config, input_ids, _mask_or_default(self.config, input_ids, attention_mask))
             contacts = self.contact_head(outputs.attentions, mask)
-        loss = None
-        if labels is not None:
-            loss = nn.functional.cross_entropy(
-                logits.view(-1, logits.shape[-1]).float(), labels.to(logits.device).view(-1), ignore_index=IGNORE_INDEX
-            )
+        loss = masked_lm_loss(logits, labels) if labels is not None else None
         output = MaskedLMOutput(
             loss=loss,
             logits=logits,
@@ -313,6 +309,13 @@ class ForContactPrediction(_Predictor):
     def features(self, hidden_states, input_ids, attention_mask):
         packed, valid = pack_tokens(hidden_states, nucleotide_mask(self.config, input_ids, attention_mask))
         return packed, valid.unsqueeze(-1) & valid.unsqueeze(-2)
+
+
+def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over the vocabulary; -100 labels are ignored."""
+    return nn.functional.cross_entropy(
+        logits.view(-1, logits.shape[-1]).float(), labels.to(logits.device).view(-1), ignore_index=IGNORE_INDEX
+    )
 
 
 def _mask_or_default(config, input_ids, attention_mask, hidden_states=None) -> torch.Tensor:

@@ -8,6 +8,7 @@ from transformers import (
     AutoConfig,
     AutoModel,
     AutoModelForMaskedLM,
+    AutoModelForPreTraining,
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
     AutoTokenizer,
@@ -50,8 +51,11 @@ def register_family(
     sequence_prediction: type[PreTrainedModel],
     token_prediction: type[PreTrainedModel],
     contact_prediction: type[PreTrainedModel],
+    pre_training: type[PreTrainedModel] | None = None,
 ) -> None:
-    """Make `AutoConfig`, `AutoModel*` and `AutoTokenizer` (transformers' and ours) know a family."""
+    """Make `AutoConfig`, `AutoModel*` and `AutoTokenizer` (transformers' and ours) know a family.
+
+    `pre_training`: the class that holds every head of a release with several (`AutoModelForPreTraining`)."""
     AutoConfig.register(config.model_type, config, exist_ok=True)
     AutoTokenizer.register(config, tokenizer_class=tokenizer, exist_ok=True)
     for auto, model_class in (
@@ -64,3 +68,5 @@ def register_family(
         (AutoModelForContactPrediction, contact_prediction),
     ):
         auto.register(config, model_class, exist_ok=True)
+    if pre_training is not None:
+        AutoModelForPreTraining.register(config, pre_training, exist_ok=True)
