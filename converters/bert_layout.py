@@ -10,6 +10,20 @@ import torch
 
 from multimolecule.convert.errors import ConversionError
 
+# A BERT-style release's config names (BertConfig, PaddleNLP's ErnieModel) -> ours
+CONFIG_NAMES = {
+    "hidden_size": "hidden_size",
+    "num_hidden_layers": "num_hidden_layers",
+    "num_attention_heads": "num_attention_heads",
+    "intermediate_size": "intermediate_size",
+    "max_position_embeddings": "max_position_embeddings",
+    "type_vocab_size": "type_vocab_size",
+    "hidden_act": "hidden_act",
+    "layer_norm_eps": "layer_norm_eps",
+    "hidden_dropout_prob": "hidden_dropout",
+    "attention_probs_dropout_prob": "attention_dropout",
+}
+
 
 def norm_rules(upstream: str, ours: str) -> list[tuple[str, str]]:
     """A layer norm under either spelling of its parameters (`weight`/`bias`, or BertLayerNorm's `gamma`/`beta`)."""

@@ -29,7 +29,7 @@ from multimolecule.convert.errors import CheckpointError, ConversionError
 from multimolecule.convert.keymap import KeyMap, transpose
 from multimolecule.models.rnaernie import RnaErnieConfig, RnaErnieForMaskedLM
 
-from .bert_layout import check_against, shapes
+from .bert_layout import CONFIG_NAMES, check_against, shapes
 
 _LAYER, _OURS = r"ernie\.encoder\.layers\.(\d+)\.", r"model.encoder.layers.\1."
 KEY_MAP = KeyMap(
@@ -61,18 +61,6 @@ VOCABULARY = [
     "rRNA", "ribozyme", "sRNA", "scRNA", "scaRNA", "siRNA", "snRNA", "snoRNA", "tRNA", "telomeraseRNA", "tmRNA",
     "vaultRNA", "A", "T", "C", "G",
 ]  # fmt: skip
-# ErnieModel argument -> ours
-_CONFIG = {
-    "hidden_size": "hidden_size",
-    "num_hidden_layers": "num_hidden_layers",
-    "num_attention_heads": "num_attention_heads",
-    "intermediate_size": "intermediate_size",
-    "max_position_embeddings": "max_position_embeddings",
-    "type_vocab_size": "type_vocab_size",
-    "hidden_act": "hidden_act",
-    "hidden_dropout_prob": "hidden_dropout",
-    "attention_probs_dropout_prob": "attention_dropout",
-}
 _SHAPES = {
     "word": "ernie.embeddings.word_embeddings.weight",
     "position": "ernie.embeddings.position_embeddings.weight",
@@ -107,7 +95,7 @@ class RnaErnieConverter(Converter):
         stored = init_args[0]
         if stored.get("pad_token_id", 0) != 0:
             raise ConversionError(f"model_config.json has pad_token_id={stored['pad_token_id']}; RNAErnie pads with 0")
-        return {**derived, **check_against(derived, stored, _CONFIG, "model_config.json")}
+        return {**derived, **check_against(derived, stored, CONFIG_NAMES, "model_config.json")}
 
 
 VARIANTS = {

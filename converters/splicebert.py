@@ -25,7 +25,7 @@ from multimolecule.convert.errors import CheckpointError
 from multimolecule.convert.keymap import KeyMap
 from multimolecule.models.splicebert import SpliceBertConfig, SpliceBertForMaskedLM
 
-from .bert_layout import bert_rules, check_against, shapes
+from .bert_layout import CONFIG_NAMES, bert_rules, check_against, shapes
 
 KEY_MAP = KeyMap(
     bert_rules(),
@@ -35,19 +35,6 @@ KEY_MAP = KeyMap(
     },
 )
 VOCABULARY = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "N", "A", "C", "G", "T"]
-# BertConfig name -> ours
-_CONFIG = {
-    "hidden_size": "hidden_size",
-    "num_hidden_layers": "num_hidden_layers",
-    "num_attention_heads": "num_attention_heads",
-    "intermediate_size": "intermediate_size",
-    "max_position_embeddings": "max_position_embeddings",
-    "type_vocab_size": "type_vocab_size",
-    "hidden_act": "hidden_act",
-    "layer_norm_eps": "layer_norm_eps",
-    "hidden_dropout_prob": "hidden_dropout",
-    "attention_probs_dropout_prob": "attention_dropout",
-}
 _SHAPES = {
     "word": "bert.embeddings.word_embeddings.weight",
     "position": "bert.embeddings.position_embeddings.weight",
@@ -73,7 +60,7 @@ class SpliceBertConverter(Converter):
         stored = metadata.get("config", {})
         if stored.get("position_embedding_type", "absolute") != "absolute":
             raise CheckpointError(f"config.json has position_embedding_type={stored['position_embedding_type']!r}")
-        return {**derived, **check_against(derived, stored, _CONFIG, "config.json")}
+        return {**derived, **check_against(derived, stored, CONFIG_NAMES, "config.json")}
 
 
 VARIANTS = {

@@ -112,6 +112,19 @@ class MultiMoleculeConfig(PreTrainedConfig):
         )
 
 
+class BertStyleConfig(MultiMoleculeConfig):
+    """The layout BERT-style releases share: post-norm layers, a layer norm on the embeddings and none after the
+    last layer, a two-row token-type table, layer-norm epsilon 1e-12. Their families subclass this one."""
+
+    model_type = "bert-style"
+
+    layer_norm_position: str = "post"
+    layer_norm_eps: float = 1e-12
+    embedding_norm: bool = True
+    final_norm: bool = False
+    type_vocab_size: int = 2
+
+
 def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")

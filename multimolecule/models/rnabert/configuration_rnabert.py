@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..configuration_utils import MultiMoleculeConfig
+from ..configuration_utils import BertStyleConfig
 
 
-class RnaBertConfig(MultiMoleculeConfig):
+class RnaBertConfig(BertStyleConfig):
     r"""Configuration of [RNABERT](https://github.com/mana438/RNABERT) (Akiyama and Sakakibara, 2022).
 
     Defaults are the published checkpoint: a post-norm BERT encoder of 6 layers, width 120 (12 heads of 10),
@@ -24,11 +24,6 @@ class RnaBertConfig(MultiMoleculeConfig):
     hidden_dropout: float = 0.0
     attention_dropout: float = 0.0
     max_position_embeddings: int = 440
-    layer_norm_position: str = "post"
-    layer_norm_eps: float = 1e-12
-    embedding_norm: bool = True
-    final_norm: bool = False
-    type_vocab_size: int = 2
     add_pooler: bool = True
     lm_head_act: str = "linear"
     tie_word_embeddings: bool = False

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..configuration_utils import MultiMoleculeConfig
+from ..configuration_utils import BertStyleConfig
 
 
-class RnaErnieConfig(MultiMoleculeConfig):
+class RnaErnieConfig(BertStyleConfig):
     r"""Configuration of [RNAErnie](https://github.com/CatIIIIIIII/RNAErnie) (Wang et al., 2024).
 
     Defaults are the published checkpoint (PaddleNLP's ERNIE): a post-norm encoder of 12 layers, width 768,
@@ -22,10 +22,5 @@ class RnaErnieConfig(MultiMoleculeConfig):
     intermediate_size: int = 3072
     hidden_act: str = "relu"
     max_position_embeddings: int = 513
-    layer_norm_position: str = "post"
-    layer_norm_eps: float = 1e-12
-    embedding_norm: bool = True
-    final_norm: bool = False
-    type_vocab_size: int = 2
     add_pooler: bool = True
     lm_head_act: str = "relu"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..configuration_utils import MultiMoleculeConfig
+from ..configuration_utils import BertStyleConfig
 
 
-class SpliceBertConfig(MultiMoleculeConfig):
+class SpliceBertConfig(BertStyleConfig):
     r"""Configuration of [SpliceBERT](https://github.com/chenkenbio/SpliceBERT) (Chen et al., 2024).
 
     Defaults are the published `splicebert` (SpliceBERT.1024nt) checkpoint: a post-norm BERT encoder of 6 layers,
@@ -21,8 +21,3 @@ class SpliceBertConfig(MultiMoleculeConfig):
     num_attention_heads: int = 16
     intermediate_size: int = 2048
     max_position_embeddings: int = 1026
-    layer_norm_position: str = "post"
-    layer_norm_eps: float = 1e-12
-    embedding_norm: bool = True
-    final_norm: bool = False
-    type_vocab_size: int = 2
