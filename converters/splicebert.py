@@ -19,10 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import transformers
 
+from multimolecule.convert.checkpoint import load_checkpoint
 from multimolecule.convert.engine import MASKED_LM_PARITY, Converter
 from multimolecule.convert.errors import CheckpointError
 from multimolecule.convert.keymap import KeyMap
+from multimolecule.convert.validate import Reference
 from multimolecule.models.splicebert import SpliceBertConfig, SpliceBertForMaskedLM
 
 from .bert_layout import CONFIG_NAMES, bert_rules, check_against, shapes
@@ -61,6 +64,41 @@ class SpliceBertConverter(Converter):
         if stored.get("position_embedding_type", "absolute") != "absolute":
             raise CheckpointError(f"config.json has position_embedding_type={stored['position_embedding_type']!r}")
         return {**derived, **check_against(derived, stored, CONFIG_NAMES, "config.json")}
+
+    def reference(self, path: Path, sequences: list[str], config: SpliceBertConfig) -> Reference | None:
+        """SpliceBERT's original implementation is transformers' `BertForMaskedLM`: run it on the same weights,
+        with upstream's preprocessing (upper case, U written as T, one token per base, [CLS] ... [SEP])."""
+        from transformers import BertConfig, BertForMaskedLM
+
+        weights, _ = self.locate(path)
+        bert = BertConfig(
+            vocab_size=len(VOCABULARY),
+            hidden_size=config.hidden_size,
+            num_hidden_layers=config.num_hidden_layers,
+            num_attention_heads=config.num_attention_heads,
+            intermediate_size=config.intermediate_size,
+            max_position_embeddings=config.max_position_embeddings,
+            type_vocab_size=config.type_vocab_size,
+            hidden_act=config.hidden_act,
+            layer_norm_eps=config.layer_norm_eps,
+        )
+        model = BertForMaskedLM(bert).eval()
+        state = {k: v for k, v in load_checkpoint(weights).items() if k != "bert.embeddings.position_ids"}
+        model.load_state_dict(state, strict=True)
+        index = {token: row for row, token in enumerate(VOCABULARY)}
+        rows = [[2, *(index.get(base, 1) for base in sequence.upper().replace("U", "T")), 3] for sequence in sequences]
+        width = max(map(len, rows))
+        input_ids = torch.tensor([row + [0] * (width - len(row)) for row in rows])
+        attention_mask = input_ids.ne(0).long()
+        with torch.no_grad():
+            output = model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+        tensors = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "last_hidden_state": output.hidden_states[-1],
+            "logits": output.logits,
+        }
+        return Reference(f"transformers {transformers.__version__} BertForMaskedLM (run live)", tensors, VOCABULARY)
 
 
 VARIANTS = {

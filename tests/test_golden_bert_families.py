@@ -236,3 +236,24 @@ def test_convert_list_shows_the_bert_variants_convertible(capsys):
     rows = {line.split()[0]: line.split()[2] for line in capsys.readouterr().out.splitlines()[1:]}
     for variant in ("rnabert", "splicebert", "splicebert.510", "splicebert-human.510", "rnaernie"):
         assert rows[variant] == "yes", variant
+
+
+def test_splicebert_live_parity_with_transformers_bert_on_another_file(tmp_path, capsys):
+    """SpliceBERT's original code is transformers' BertForMaskedLM: a file that is not the fixture is checked
+    against it, run live, as well as by the self-test on the fixture."""
+    case = golden_case("splicebert", "splicebert")
+    state = torch.load(case.checkpoint / "pytorch_model.bin", weights_only=True)
+    generator = torch.Generator().manual_seed(1)
+    state = {
+        k: v + 0.05 * torch.randn(v.shape, generator=generator) if v.is_floating_point() else v
+        for k, v in state.items()
+    }
+    state["cls.predictions.decoder.bias"] = state["cls.predictions.bias"]
+    state["cls.predictions.decoder.weight"] = state["bert.embeddings.word_embeddings.weight"]
+    release = tmp_path / "release"
+    shutil.copytree(case.checkpoint, release)
+    torch.save(state, release / "pytorch_model.bin")
+    assert run_convert("splicebert", "--checkpoint", release, "--output", tmp_path / "out", "--no-verify") == 0
+    out = capsys.readouterr().out
+    assert "ok  parity with converter self-test on the golden fixture splicebert/splicebert" in out
+    assert "ok  parity with transformers" in out and "BertForMaskedLM (run live)" in out
