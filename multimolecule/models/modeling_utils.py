@@ -76,7 +76,14 @@ class MultiMoleculePreTrainedModel(PreTrainedModel):
 
 class BackboneModel(MultiMoleculePreTrainedModel):
     """Embeddings and encoder; returns `last_hidden_state` for every token, special tokens included, and
-    `pooler_output` when the release has a pooler (`config.add_pooler`)."""
+    `pooler_output` when the release has a pooler (`config.add_pooler`).
+
+    Built from `embeddings_class` and `encoder_class`: a family whose embeddings or layers differ sets its own
+    (e.g. `embeddings_class = TokenDropoutEmbeddings`, an encoder whose `layer_class` is the family's layer).
+    """
+
+    embeddings_class: ClassVar[type[nn.Module]] = Embeddings
+    encoder_class: ClassVar[type[nn.Module]] = Encoder
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -84,8 +91,8 @@ class BackboneModel(MultiMoleculePreTrainedModel):
 
     def __init__(self, config: MultiMoleculeConfig) -> None:
         super().__init__(config)
-        self.embeddings = Embeddings(config)
-        self.encoder = Encoder(config)
+        self.embeddings = self.embeddings_class(config)
+        self.encoder = self.encoder_class(config)
         self.pooler = Pooler(config) if config.add_pooler else None
         self.post_init()
 

@@ -10,6 +10,7 @@ from transformers.utils import ModelOutput
 
 from ...modules.criterion import IGNORE_INDEX
 from ...modules.heads import nucleotide_mask, pack_tokens
+from ...modules.pairwise import ResidualBlock, mirror_upper, outer_concat, pair_mask
 from ..modeling_utils import (
     BackboneModel,
     ForContactPrediction,
@@ -59,22 +60,6 @@ class SecondaryStructureOutput(ModelOutput):
     attentions: tuple[torch.Tensor, ...] | None = None
 
 
-class ResidualBlock(nn.Module):
-    """BN -> ReLU -> 3x3 conv -> dropout -> ReLU -> dilated 3x3 conv, plus the identity."""
-
-    def __init__(self, channels: int, dilation: int, dropout: float) -> None:
-        super().__init__()
-        self.bn1 = nn.BatchNorm2d(channels)
-        self.conv1 = nn.Conv2d(channels, channels, kernel_size=3, padding=1, bias=False)
-        self.dropout = nn.Dropout(dropout)
-        self.conv2 = nn.Conv2d(channels, channels, kernel_size=3, padding=dilation, dilation=dilation, bias=False)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(torch.relu(self.bn1(x)) * mask)
-        out = self.conv2(torch.relu(self.dropout(out)) * mask)
-        return x + out
-
-
 class SecondaryStructureHead(nn.Module):
     """RNA-FM's pairwise-concatenation ResNet (the `pc-resnet_1_sym_first` predictor of the release).
 
@@ -93,16 +78,12 @@ class SecondaryStructureHead(nn.Module):
         self.final = nn.Conv2d(config.ss_hidden_size, 1, kernel_size=3, padding=1)
 
     def forward(self, features: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        length = features.shape[1]
-        x = self.pre_reduction(features) * valid.unsqueeze(-1).to(features.dtype)
-        rows = x.unsqueeze(2).expand(-1, -1, length, -1)
-        pairs = torch.cat([rows, rows.transpose(1, 2)], dim=-1).permute(0, 3, 1, 2)
-        mask = (valid.unsqueeze(-1) & valid.unsqueeze(-2)).unsqueeze(1).to(features.dtype)
-        x = self.first(pairs * mask)
+        mask = pair_mask(valid, features.dtype)
+        x = self.first(outer_concat(self.pre_reduction(features)) * mask)
         for block in self.blocks:
             x = block(x, mask)
         x = self.final(x * mask).squeeze(1)
-        return (torch.triu(x) + torch.triu(x, diagonal=1).transpose(-1, -2)) * mask.squeeze(1)
+        return mirror_upper(x) * mask.squeeze(1)
 
 
 class RnaFmForSecondaryStructurePrediction(RnaFmPreTrainedModel, ForMaskedLM):
