@@ -3,11 +3,13 @@ from .modeling_utils import (
     BackboneModel,
     ForContactPrediction,
     ForMaskedLM,
+    ForSecondaryStructurePrediction,
     ForSequencePrediction,
     ForTokenPrediction,
     MaskedLMOutput,
     MultiMoleculePreTrainedModel,
     PredictionOutput,
+    SecondaryStructureOutput,
 )
 from .registry import (
     AutoModelForContactPrediction,
@@ -33,6 +35,7 @@ __all__ = [
     "BackboneModel",
     "ForContactPrediction",
     "ForMaskedLM",
+    "ForSecondaryStructurePrediction",
     "ForSequencePrediction",
     "ForTokenPrediction",
     "MaskedLMOutput",
@@ -47,5 +50,6 @@ __all__ = [
     "RnaFmForTokenPrediction",
     "RnaFmModel",
     "RnaFmPreTrainedModel",
+    "SecondaryStructureOutput",
     "register_family",
 ]

@@ -244,6 +244,78 @@ class ForMaskedLM(MultiMoleculePreTrainedModel):
         return output if return_dict else output.to_tuple()
 
 
+@dataclass
+class SecondaryStructureOutput(ModelOutput):
+    """`logits`: base-pairing logits (batch, n, n), symmetric, before the sigmoid; `mask`: real pairs;
+    `lm_logits` and `contacts`: the masked-LM head and the contact regression the release also carries."""
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
+    lm_logits: torch.Tensor | None = None
+    contacts: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+class ForSecondaryStructurePrediction(ForMaskedLM):
+    """A release's secondary-structure model: the masked-LM model (and contact regression, where the release has
+    one) plus `ss_head_class`, built with the config and called on the nucleotides' final hidden states
+    (batch, n, hidden) and their mask (batch, n); it returns pair logits (batch, n, n).
+    `labels`: (batch, n, n) base-pair map, 1 paired, 0 unpaired, -100 ignored."""
+
+    ss_head_class: ClassVar[type[nn.Module]]
+
+    def __init__(self, config: MultiMoleculeConfig) -> None:
+        super().__init__(config)
+        self.ss_head = self.ss_head_class(config)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        return_contacts: bool = False,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> SecondaryStructureOutput | tuple:
+        if attention_mask is None:
+            attention_mask = input_ids.ne(self.config.pad_token_id)
+        lm = super().forward(
+            input_ids,
+            attention_mask,
+            return_contacts=return_contacts,
+            output_attentions=output_attentions,
+            output_hidden_states=True,
+            return_dict=True,
+            **kwargs,
+        )
+        features, valid = pack_tokens(lm.hidden_states[-1], nucleotide_mask(self.config, input_ids, attention_mask))
+        logits = self.ss_head(features, valid)
+        mask = valid.unsqueeze(-1) & valid.unsqueeze(-2)
+        loss = None
+        if labels is not None:
+            if labels.shape != logits.shape:
+                raise ValueError(f"labels have shape {tuple(labels.shape)}; expected {tuple(logits.shape)}")
+            labels = labels.to(logits.device)
+            keep = mask & (labels != IGNORE_INDEX)
+            loss = nn.functional.binary_cross_entropy_with_logits(logits[keep].float(), labels[keep].float())
+        output = SecondaryStructureOutput(
+            loss=loss,
+            logits=logits,
+            mask=mask,
+            lm_logits=lm.logits,
+            contacts=lm.contacts,
+            hidden_states=lm.hidden_states if output_hidden_states else None,
+            attentions=lm.attentions,
+        )
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        return output if return_dict else output.to_tuple()
+
+
 class _Predictor(MultiMoleculePreTrainedModel):
     """Backbone plus one prediction head; subclasses say how the hidden states become features."""
 

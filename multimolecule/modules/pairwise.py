@@ -18,10 +18,10 @@ def pair_mask(valid: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 
 def outer_concat(features: torch.Tensor) -> torch.Tensor:
-    """(batch, n, channels) -> (batch, 2 * channels, n, n): pair (i, j) holds [x_i ; x_j]."""
+    """(batch, n, channels) -> (batch, n, n, 2 * channels): pair (i, j) holds [x_i ; x_j]."""
     length = features.shape[1]
     rows = features.unsqueeze(2).expand(-1, -1, length, -1)
-    return torch.cat([rows, rows.transpose(1, 2)], dim=-1).permute(0, 3, 1, 2)
+    return torch.cat([rows, rows.transpose(1, 2)], dim=-1)
 
 
 def mirror_upper(x: torch.Tensor, keep_diagonal: bool = True) -> torch.Tensor:
