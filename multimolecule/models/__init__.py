@@ -1,3 +1,12 @@
+from .calm import (
+    CaLmConfig,
+    CaLmForContactPrediction,
+    CaLmForMaskedLM,
+    CaLmForSequencePrediction,
+    CaLmForTokenPrediction,
+    CaLmModel,
+    CaLmPreTrainedModel,
+)
 from .configuration_utils import MultiMoleculeConfig
 from .modeling_utils import (
     BackboneModel,
@@ -33,6 +42,13 @@ __all__ = [
     "AutoModelForSequencePrediction",
     "AutoModelForTokenPrediction",
     "BackboneModel",
+    "CaLmConfig",
+    "CaLmForContactPrediction",
+    "CaLmForMaskedLM",
+    "CaLmForSequencePrediction",
+    "CaLmForTokenPrediction",
+    "CaLmModel",
+    "CaLmPreTrainedModel",
     "ForContactPrediction",
     "ForMaskedLM",
     "ForSecondaryStructurePrediction",
