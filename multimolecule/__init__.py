@@ -25,6 +25,15 @@ from .models import (
     RnaFmForTokenPrediction,
     RnaFmModel,
     RnaFmPreTrainedModel,
+    UtrLmConfig,
+    UtrLmForContactPrediction,
+    UtrLmForMaskedLM,
+    UtrLmForPreTraining,
+    UtrLmForSequencePrediction,
+    UtrLmForTokenPrediction,
+    UtrLmModel,
+    UtrLmPreTrainedModel,
+    UtrLmPreTrainingOutput,
 )
 from .tokenisers import RnaTokenizer
 
@@ -51,4 +60,13 @@ __all__ = [
     "RnaFmModel",
     "RnaFmPreTrainedModel",
     "RnaTokenizer",
+    "UtrLmConfig",
+    "UtrLmForContactPrediction",
+    "UtrLmForMaskedLM",
+    "UtrLmForPreTraining",
+    "UtrLmForSequencePrediction",
+    "UtrLmForTokenPrediction",
+    "UtrLmModel",
+    "UtrLmPreTrainedModel",
+    "UtrLmPreTrainingOutput",
 ]

@@ -36,6 +36,17 @@ from .rnafm import (
     RnaFmModel,
     RnaFmPreTrainedModel,
 )
+from .utrlm import (
+    UtrLmConfig,
+    UtrLmForContactPrediction,
+    UtrLmForMaskedLM,
+    UtrLmForPreTraining,
+    UtrLmForSequencePrediction,
+    UtrLmForTokenPrediction,
+    UtrLmModel,
+    UtrLmPreTrainedModel,
+    UtrLmPreTrainingOutput,
+)
 
 __all__ = [
     "AutoModelForContactPrediction",
@@ -67,5 +78,14 @@ __all__ = [
     "RnaFmModel",
     "RnaFmPreTrainedModel",
     "SecondaryStructureOutput",
+    "UtrLmConfig",
+    "UtrLmForContactPrediction",
+    "UtrLmForMaskedLM",
+    "UtrLmForPreTraining",
+    "UtrLmForSequencePrediction",
+    "UtrLmForTokenPrediction",
+    "UtrLmModel",
+    "UtrLmPreTrainedModel",
+    "UtrLmPreTrainingOutput",
     "register_family",
 ]
