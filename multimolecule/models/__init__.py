@@ -26,6 +26,16 @@ from .registry import (
     AutoModelForTokenPrediction,
     register_family,
 )
+from .rinalmo import (
+    RiNALMoConfig,
+    RiNALMoForContactPrediction,
+    RiNALMoForMaskedLM,
+    RiNALMoForSecondaryStructurePrediction,
+    RiNALMoForSequencePrediction,
+    RiNALMoForTokenPrediction,
+    RiNALMoModel,
+    RiNALMoPreTrainedModel,
+)
 from .rnafm import (
     RnaFmConfig,
     RnaFmForContactPrediction,
@@ -69,6 +79,14 @@ __all__ = [
     "MultiMoleculeConfig",
     "MultiMoleculePreTrainedModel",
     "PredictionOutput",
+    "RiNALMoConfig",
+    "RiNALMoForContactPrediction",
+    "RiNALMoForMaskedLM",
+    "RiNALMoForSecondaryStructurePrediction",
+    "RiNALMoForSequencePrediction",
+    "RiNALMoForTokenPrediction",
+    "RiNALMoModel",
+    "RiNALMoPreTrainedModel",
     "RnaFmConfig",
     "RnaFmForContactPrediction",
     "RnaFmForMaskedLM",
