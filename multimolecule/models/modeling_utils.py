@@ -185,7 +185,14 @@ class BackboneModel(MultiMoleculePreTrainedModel):
 
 
 class ForMaskedLM(MultiMoleculePreTrainedModel):
-    """Masked language model; with `config.attention_contact_head`, also the release's contact regression."""
+    """Masked language model; with `config.attention_contact_head`, also the release's contact regression.
+
+    A release with further heads subclasses it: it builds them, names its `output_class` and fills their fields
+    in `head_outputs`.
+    """
+
+    output_class: ClassVar[type[ModelOutput]] = MaskedLMOutput
+    mlm_labels: ClassVar[bool] = True  # `labels` are masked-LM labels (False: the other heads' labels)
 
     _tied_weights_keys: ClassVar[dict[str, str]] = {"lm_head.decoder.weight": "model.embeddings.word_embeddings.weight"}
 
@@ -195,6 +202,11 @@ class ForMaskedLM(MultiMoleculePreTrainedModel):
         self.lm_head = MaskedLMHead(config)
         self.contact_head = AttentionContactHead(config) if config.attention_contact_head else None
         self.post_init()
+
+    def head_outputs(self, last_hidden_state, input_ids, attention_mask, labels, fields) -> dict:
+        """Fields a release's other heads add to (or replace in) the masked-LM `fields`, from the final hidden
+        states; `labels` are given here instead of to the masked-LM loss when `mlm_labels` is False."""
+        return {}
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head.decoder
@@ -229,33 +241,31 @@ class ForMaskedLM(MultiMoleculePreTrainedModel):
             mask = nucleotide_mask(self.config, input_ids, _mask_or_default(self.config, input_ids, attention_mask))
             contacts = self.contact_head(outputs.attentions, mask)
         loss = None
-        if labels is not None:
+        if labels is not None and self.mlm_labels:
             loss = nn.functional.cross_entropy(
                 logits.view(-1, logits.shape[-1]).float(), labels.to(logits.device).view(-1), ignore_index=IGNORE_INDEX
             )
-        output = MaskedLMOutput(
-            loss=loss,
-            logits=logits,
-            contacts=contacts,
-            hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions if output_attentions else None,
-        )
+        fields = {
+            "loss": loss,
+            "logits": logits,
+            "contacts": contacts,
+            "hidden_states": outputs.hidden_states,
+            "attentions": outputs.attentions if output_attentions else None,
+        }
+        head_labels = None if self.mlm_labels else labels
+        fields.update(self.head_outputs(outputs.last_hidden_state, input_ids, attention_mask, head_labels, fields))
+        output = self.output_class(**fields)
         return_dict = self.config.return_dict if return_dict is None else return_dict
         return output if return_dict else output.to_tuple()
 
 
 @dataclass
-class SecondaryStructureOutput(ModelOutput):
+class SecondaryStructureOutput(PredictionOutput):
     """`logits`: base-pairing logits (batch, n, n), symmetric, before the sigmoid; `mask`: real pairs;
     `lm_logits` and `contacts`: the masked-LM head and the contact regression the release also carries."""
 
-    loss: torch.Tensor | None = None
-    logits: torch.Tensor | None = None
-    mask: torch.Tensor | None = None
     lm_logits: torch.Tensor | None = None
     contacts: torch.Tensor | None = None
-    hidden_states: tuple[torch.Tensor, ...] | None = None
-    attentions: tuple[torch.Tensor, ...] | None = None
 
 
 class ForSecondaryStructurePrediction(ForMaskedLM):
@@ -265,35 +275,17 @@ class ForSecondaryStructurePrediction(ForMaskedLM):
     `labels`: (batch, n, n) base-pair map, 1 paired, 0 unpaired, -100 ignored."""
 
     ss_head_class: ClassVar[type[nn.Module]]
+    output_class = SecondaryStructureOutput
+    mlm_labels = False
 
     def __init__(self, config: MultiMoleculeConfig) -> None:
         super().__init__(config)
         self.ss_head = self.ss_head_class(config)
         self.post_init()
 
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        return_contacts: bool = False,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> SecondaryStructureOutput | tuple:
-        if attention_mask is None:
-            attention_mask = input_ids.ne(self.config.pad_token_id)
-        lm = super().forward(
-            input_ids,
-            attention_mask,
-            return_contacts=return_contacts,
-            output_attentions=output_attentions,
-            output_hidden_states=True,
-            return_dict=True,
-            **kwargs,
-        )
-        features, valid = pack_tokens(lm.hidden_states[-1], nucleotide_mask(self.config, input_ids, attention_mask))
+    def head_outputs(self, last_hidden_state, input_ids, attention_mask, labels, fields):
+        attention_mask = _mask_or_default(self.config, input_ids, attention_mask)
+        features, valid = pack_tokens(last_hidden_state, nucleotide_mask(self.config, input_ids, attention_mask))
         logits = self.ss_head(features, valid)
         mask = valid.unsqueeze(-1) & valid.unsqueeze(-2)
         loss = None
@@ -303,17 +295,7 @@ class ForSecondaryStructurePrediction(ForMaskedLM):
             labels = labels.to(logits.device)
             keep = mask & (labels != IGNORE_INDEX)
             loss = nn.functional.binary_cross_entropy_with_logits(logits[keep].float(), labels[keep].float())
-        output = SecondaryStructureOutput(
-            loss=loss,
-            logits=logits,
-            mask=mask,
-            lm_logits=lm.logits,
-            contacts=lm.contacts,
-            hidden_states=lm.hidden_states if output_hidden_states else None,
-            attentions=lm.attentions,
-        )
-        return_dict = self.config.return_dict if return_dict is None else return_dict
-        return output if return_dict else output.to_tuple()
+        return {"loss": loss, "logits": logits, "mask": mask, "lm_logits": fields["logits"]}
 
 
 class _Predictor(MultiMoleculePreTrainedModel):

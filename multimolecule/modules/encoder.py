@@ -133,16 +133,25 @@ class EncoderLayer(GradientCheckpointingLayer):
         rotary: RotaryEmbedding | None = None,
         output_attentions: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if self.pre_norm:
-            attended, weights = self.attention(
-                self.attention_norm(hidden_states), attention_mask, rotary, output_attentions
-            )
-            hidden_states = hidden_states + self.dropout(attended)
-            hidden_states = hidden_states + self.dropout(self.ffn(self.ffn_norm(hidden_states)))
-        else:
-            attended, weights = self.attention(hidden_states, attention_mask, rotary, output_attentions)
-            hidden_states = self.attention_norm(hidden_states + self.dropout(attended))
-            hidden_states = self.ffn_norm(hidden_states + self.dropout(self.ffn(hidden_states)))
+        def attend(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+            return self.attention(x, attention_mask, rotary, output_attentions)
+
+        return (
+            self.pre_norm_block(hidden_states, attend) if self.pre_norm else self.post_norm_block(hidden_states, attend)
+        )
+
+    def pre_norm_block(self, hidden_states: torch.Tensor, attend) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x + attention(norm(x)), then x + ffn(norm(x)); `attend` runs the attention with the layer's mask."""
+        attended, weights = attend(self.attention_norm(hidden_states))
+        hidden_states = hidden_states + self.dropout(attended)
+        hidden_states = hidden_states + self.dropout(self.ffn(self.ffn_norm(hidden_states)))
+        return hidden_states, weights
+
+    def post_norm_block(self, hidden_states: torch.Tensor, attend) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """norm(x + attention(x)), then norm(x + ffn(x)) (BERT)."""
+        attended, weights = attend(hidden_states)
+        hidden_states = self.attention_norm(hidden_states + self.dropout(attended))
+        hidden_states = self.ffn_norm(hidden_states + self.dropout(self.ffn(hidden_states)))
         return hidden_states, weights
 
 

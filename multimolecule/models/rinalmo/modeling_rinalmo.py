@@ -10,7 +10,6 @@ from transformers import initialization as init
 
 from ...modules.encoder import Encoder, EncoderLayer, TokenDropoutEmbeddings
 from ...modules.pairwise import BottleneckBlock, mirror_upper, outer_concat, pair_mask
-from ...modules.positions import RotaryEmbedding
 from ..modeling_utils import (
     BackboneModel,
     ForContactPrediction,
@@ -46,15 +45,9 @@ class RiNALMoLayer(EncoderLayer):
 
     ffn_class = SwiGLUFeedForward
 
-    def forward(
-        self,
-        hidden_states: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        rotary: RotaryEmbedding | None = None,
-        output_attentions: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def pre_norm_block(self, hidden_states: torch.Tensor, attend) -> tuple[torch.Tensor, torch.Tensor | None]:
         hidden_states = self.attention_norm(hidden_states)
-        attended, weights = self.attention(hidden_states, attention_mask, rotary, output_attentions)
+        attended, weights = attend(hidden_states)
         hidden_states = hidden_states + self.dropout(attended)
         hidden_states = hidden_states + self.dropout(self.ffn(self.ffn_norm(hidden_states)))
         return hidden_states, weights

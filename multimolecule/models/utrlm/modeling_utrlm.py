@@ -61,6 +61,8 @@ class UtrLmForPreTraining(UtrLmPreTrainedModel, ForMaskedLM):
     free energy (`config.mfe_head`) and secondary-structure (`config.structure_head`) heads. `labels` are the
     masked-LM labels; the auxiliary heads are outputs only."""
 
+    output_class = UtrLmPreTrainingOutput
+
     def __init__(self, config: UtrLmConfig) -> None:
         super().__init__(config)
         self.mfe_head = nn.Linear(config.hidden_size, 1) if config.mfe_head else None
@@ -69,36 +71,8 @@ class UtrLmForPreTraining(UtrLmPreTrainedModel, ForMaskedLM):
         )
         self.post_init()
 
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        return_contacts: bool = False,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> UtrLmPreTrainingOutput | tuple:
-        lm = super().forward(
-            input_ids,
-            attention_mask,
-            labels=labels,
-            return_contacts=return_contacts,
-            output_attentions=output_attentions,
-            output_hidden_states=True,
-            return_dict=True,
-            **kwargs,
-        )
-        last_hidden_state = lm.hidden_states[-1]
-        output = UtrLmPreTrainingOutput(
-            loss=lm.loss,
-            logits=lm.logits,
-            contacts=lm.contacts,
-            hidden_states=lm.hidden_states if output_hidden_states else None,
-            attentions=lm.attentions,
-            mfe=self.mfe_head(last_hidden_state[:, 0]) if self.mfe_head is not None else None,
-            structure_logits=self.structure_head(last_hidden_state) if self.structure_head is not None else None,
-        )
-        return_dict = self.config.return_dict if return_dict is None else return_dict
-        return output if return_dict else output.to_tuple()
+    def head_outputs(self, last_hidden_state, input_ids, attention_mask, labels, fields):
+        return {
+            "mfe": self.mfe_head(last_hidden_state[:, 0]) if self.mfe_head is not None else None,
+            "structure_logits": self.structure_head(last_hidden_state) if self.structure_head is not None else None,
+        }
