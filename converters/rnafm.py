@@ -33,24 +33,15 @@ from multimolecule.convert.validate import Reference
 from multimolecule.convert.vocabulary import fairseq_vocabulary
 from multimolecule.models.rnafm import RnaFmConfig, RnaFmForMaskedLM, RnaFmForSecondaryStructurePrediction
 
+from ._esm import ESM_RULES, esm_sizes
+
 _SS = r"downstream_modules\.pc-resnet_1_sym_first:r-ss\."
 
 KEY_MAP = KeyMap(
     [
-        (r"embed_tokens\.weight", "model.embeddings.word_embeddings.weight"),
+        *ESM_RULES,
         (r"embed_positions\.weight", "model.embeddings.position_embeddings.weight"),
         (r"emb_layer_norm_before\.(weight|bias)", r"model.embeddings.layer_norm.\1"),
-        (
-            r"layers\.(\d+)\.self_attn\.(q_proj|k_proj|v_proj|out_proj)\.(weight|bias)",
-            r"model.encoder.layers.\1.attention.\2.\3",
-        ),
-        (r"layers\.(\d+)\.self_attn_layer_norm\.(weight|bias)", r"model.encoder.layers.\1.attention_norm.\2"),
-        (r"layers\.(\d+)\.(fc1|fc2)\.(weight|bias)", r"model.encoder.layers.\1.ffn.\2.\3"),
-        (r"layers\.(\d+)\.final_layer_norm\.(weight|bias)", r"model.encoder.layers.\1.ffn_norm.\2"),
-        (r"emb_layer_norm_after\.(weight|bias)", r"model.encoder.final_norm.\1"),
-        (r"lm_head\.(dense|layer_norm)\.(weight|bias)", r"lm_head.\1.\2"),
-        (r"lm_head\.(weight|bias)", r"lm_head.decoder.\1"),
-        (r"contact_head\.regression\.(weight|bias)", r"contact_head.regression.\1"),
         (_SS + r"pre_reduction\.(weight|bias)", r"ss_head.pre_reduction.\1"),
         (_SS + r"proj\.first\.0\.(weight|bias)", r"ss_head.first.\1"),
         (_SS + r"proj\.resnet\.(\d+)\.(bn1\.\w+|conv1\.weight|conv2\.weight)", r"ss_head.blocks.\1.\2"),
@@ -112,11 +103,8 @@ class RnaFmConverter(Converter):
             state["embed_tokens.weight"] = state["lm_head.weight"] = zeroed
 
     def read_config(self, state: dict[str, torch.Tensor], metadata: dict[str, Any]) -> dict[str, Any]:
-        layers = {int(match.group(1)) for key in state if (match := re.match(r"layers\.(\d+)\.", key))}
         config = {
-            "hidden_size": state["embed_tokens.weight"].shape[1],
-            "num_hidden_layers": len(layers),
-            "intermediate_size": state["layers.0.fc1.weight"].shape[0],
+            **esm_sizes(state),
             "max_position_embeddings": state["embed_positions.weight"].shape[0] - RnaFmConfig.position_offset,
             "embedding_norm": "emb_layer_norm_before.weight" in state,
         }

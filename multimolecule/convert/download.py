@@ -180,9 +180,12 @@ def _upstream_file_url(client: httpx.Client, path: str, entry: Entry) -> str:
         )
     name = f"{match.group(1)}/{entry.commit}/{quote(path)}"
     raw = f"{_endpoint('github_raw')}/{name}"
-    with client.stream("GET", raw) as response:
-        _raise_for_status(response, raw)
-        head = _read_at_most(response, LFS_POINTER_MAX_SIZE)
+    try:
+        with client.stream("GET", raw) as response:
+            _raise_for_status(response, raw)
+            head = _read_at_most(response, LFS_POINTER_MAX_SIZE)
+    except httpx.TransportError as error:  # refused, unresolvable, timed out: one line, not a traceback
+        raise DownloadError(f"GET {raw} failed: {error!r}") from error
     if head is not None and head.startswith(LFS_POINTER_PREFIX):
         return f"{_endpoint('github_media')}/media/{name}"
     return raw

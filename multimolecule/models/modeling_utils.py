@@ -7,6 +7,7 @@ A family writes `class XxxModel(XxxPreTrainedModel, BackboneModel)` and one line
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -76,7 +77,14 @@ class MultiMoleculePreTrainedModel(PreTrainedModel):
 
 class BackboneModel(MultiMoleculePreTrainedModel):
     """Embeddings and encoder; returns `last_hidden_state` for every token, special tokens included, and
-    `pooler_output` when the release has a pooler (`config.add_pooler`)."""
+    `pooler_output` when the release has a pooler (`config.add_pooler`).
+
+    Built from `embeddings_class` and `encoder_class`: a family whose embeddings or layers differ sets its own
+    (e.g. `embeddings_class = TokenDropoutEmbeddings`, an encoder whose `layer_class` is the family's layer).
+    """
+
+    embeddings_class: ClassVar[type[nn.Module]] = Embeddings
+    encoder_class: ClassVar[type[nn.Module]] = Encoder
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -84,8 +92,8 @@ class BackboneModel(MultiMoleculePreTrainedModel):
 
     def __init__(self, config: MultiMoleculeConfig) -> None:
         super().__init__(config)
-        self.embeddings = Embeddings(config)
-        self.encoder = Encoder(config)
+        self.embeddings = self.embeddings_class(config)
+        self.encoder = self.encoder_class(config)
         self.pooler = Pooler(config) if config.add_pooler else None
         self.post_init()
 
@@ -178,7 +186,14 @@ class BackboneModel(MultiMoleculePreTrainedModel):
 
 
 class ForMaskedLM(MultiMoleculePreTrainedModel):
-    """Masked language model; with `config.attention_contact_head`, also the release's contact regression."""
+    """Masked language model; with `config.attention_contact_head`, also the release's contact regression.
+
+    A release with further heads subclasses it: it builds them, names its `output_class` and fills their fields
+    in `head_outputs`.
+    """
+
+    output_class: ClassVar[type[ModelOutput]] = MaskedLMOutput
+    mlm_labels: ClassVar[bool] = True  # `labels` are masked-LM labels (False: the other heads' labels)
 
     _tied_weights_keys: ClassVar[dict[str, str]] = {"lm_head.decoder.weight": "model.embeddings.word_embeddings.weight"}
 
@@ -188,6 +203,11 @@ class ForMaskedLM(MultiMoleculePreTrainedModel):
         self.lm_head = MaskedLMHead(config)
         self.contact_head = AttentionContactHead(config) if config.attention_contact_head else None
         self.post_init()
+
+    def head_outputs(self, last_hidden_state, input_ids, attention_mask, labels, fields) -> dict:
+        """Fields a release's other heads add to (or replace in) the masked-LM `fields`, from the final hidden
+        states; `labels` are given here instead of to the masked-LM loss when `mlm_labels` is False."""
+        return {}
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head.decoder
@@ -221,16 +241,61 @@ class ForMaskedLM(MultiMoleculePreTrainedModel):
         if return_contacts:
             mask = nucleotide_mask(self.config, input_ids, _mask_or_default(self.config, input_ids, attention_mask))
             contacts = self.contact_head(outputs.attentions, mask)
-        loss = masked_lm_loss(logits, labels) if labels is not None else None
-        output = MaskedLMOutput(
-            loss=loss,
-            logits=logits,
-            contacts=contacts,
-            hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions if output_attentions else None,
-        )
+        loss = None
+        if labels is not None and self.mlm_labels:
+            loss = masked_lm_loss(logits, labels)
+        fields = {
+            "loss": loss,
+            "logits": logits,
+            "contacts": contacts,
+            "hidden_states": outputs.hidden_states,
+            "attentions": outputs.attentions if output_attentions else None,
+        }
+        head_labels = None if self.mlm_labels else labels
+        fields.update(self.head_outputs(outputs.last_hidden_state, input_ids, attention_mask, head_labels, fields))
+        declared = {field.name for field in dataclasses.fields(self.output_class)}
+        output = self.output_class(**{k: v for k, v in fields.items() if k in declared or v is not None})
         return_dict = self.config.return_dict if return_dict is None else return_dict
         return output if return_dict else output.to_tuple()
+
+
+@dataclass
+class SecondaryStructureOutput(PredictionOutput):
+    """`logits`: base-pairing logits (batch, n, n), symmetric, before the sigmoid; `mask`: real pairs;
+    `lm_logits` and `contacts`: the masked-LM head and the contact regression the release also carries."""
+
+    lm_logits: torch.Tensor | None = None
+    contacts: torch.Tensor | None = None
+
+
+class ForSecondaryStructurePrediction(ForMaskedLM):
+    """A release's secondary-structure model: the masked-LM model (and contact regression, where the release has
+    one) plus `ss_head_class`, built with the config and called on the nucleotides' final hidden states
+    (batch, n, hidden) and their mask (batch, n); it returns pair logits (batch, n, n).
+    `labels`: (batch, n, n) base-pair map, 1 paired, 0 unpaired, -100 ignored."""
+
+    ss_head_class: ClassVar[type[nn.Module]]
+    output_class = SecondaryStructureOutput
+    mlm_labels = False
+
+    def __init__(self, config: MultiMoleculeConfig) -> None:
+        super().__init__(config)
+        self.ss_head = self.ss_head_class(config)
+        self.post_init()
+
+    def head_outputs(self, last_hidden_state, input_ids, attention_mask, labels, fields):
+        attention_mask = _mask_or_default(self.config, input_ids, attention_mask)
+        features, valid = pack_tokens(last_hidden_state, nucleotide_mask(self.config, input_ids, attention_mask))
+        logits = self.ss_head(features, valid)
+        mask = valid.unsqueeze(-1) & valid.unsqueeze(-2)
+        loss = None
+        if labels is not None:
+            if labels.shape != logits.shape:
+                raise ValueError(f"labels have shape {tuple(labels.shape)}; expected {tuple(logits.shape)}")
+            labels = labels.to(logits.device)
+            keep = mask & (labels != IGNORE_INDEX)
+            loss = nn.functional.binary_cross_entropy_with_logits(logits[keep].float(), labels[keep].float())
+        return {"loss": loss, "logits": logits, "mask": mask, "lm_logits": fields["logits"]}
 
 
 class _Predictor(MultiMoleculePreTrainedModel):

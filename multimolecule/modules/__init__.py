@@ -1,6 +1,6 @@
 from .attention import SelfAttention, eager_attention
 from .criterion import IGNORE_INDEX, prediction_loss, resolve_problem_type
-from .encoder import Embeddings, Encoder, EncoderLayer, FeedForward
+from .encoder import Embeddings, Encoder, EncoderLayer, FeedForward, TokenDropoutEmbeddings
 from .heads import (
     AttentionContactHead,
     ContactPredictionHead,
@@ -23,6 +23,7 @@ __all__ = [
     "PredictionHead",
     "RotaryEmbedding",
     "SelfAttention",
+    "TokenDropoutEmbeddings",
     "eager_attention",
     "nucleotide_mask",
     "pack_tokens",

@@ -1,6 +1,14 @@
-"""The one transformer encoder every family configures: embeddings, layers, final norm."""
+"""The one transformer encoder every family configures: embeddings, layers, final norm.
+
+Built timm style from the classes it is made of: `Encoder.layer_class`, `EncoderLayer.attention_class` and
+`EncoderLayer.ffn_class` (and `BackboneModel.embeddings_class` / `.encoder_class` one level up) are class
+attributes; a family whose layer or feed-forward block differs subclasses that one piece and hands it to the
+stack, instead of adding a switch every other family then carries.
+"""
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -38,7 +46,7 @@ class Embeddings(nn.Module):
         position_ids: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        embeddings = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
+        embeddings = self.token_embeddings(attention_mask, input_ids, inputs_embeds)
         if self.token_type_embeddings is not None:
             if token_type_ids is None:  # row 0 for every token, as every release used it
                 embeddings = embeddings + self.token_type_embeddings.weight[0]
@@ -57,6 +65,36 @@ class Embeddings(nn.Module):
         embeddings = embeddings * attention_mask.unsqueeze(-1).to(embeddings.dtype)
         return self.dropout(embeddings)
 
+    def token_embeddings(
+        self, attention_mask: torch.Tensor, input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The embedding of each token, before positions, token types and the norm are added."""
+        return self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
+
+
+class TokenDropoutEmbeddings(Embeddings):
+    """ESM-2's token dropout, which UTR-LM and RiNALMo keep at inference: `<mask>` embeddings are zeroed and every
+    embedding of a sequence is scaled by (1 - 0.15 * 0.8) / (1 - its share of `<mask>` tokens), the share counted
+    over its real tokens (special tokens included); x0.88 for a sequence without `<mask>`.
+
+    `<mask>` is `config.mask_token_id`. Given `inputs_embeds` only, no token is known to be `<mask>` and the
+    embeddings are scaled by 0.88, as the model always saw them.
+    """
+
+    # masking rate x share of masked positions replaced by <mask> during pre-training (ESM-2's constants)
+    mask_ratio_train: ClassVar[float] = 0.15 * 0.8
+
+    def token_embeddings(self, attention_mask, input_ids, inputs_embeds):
+        embeddings = super().token_embeddings(attention_mask, input_ids, inputs_embeds)
+        if input_ids is None:
+            return embeddings * (1 - self.mask_ratio_train)
+        masked = input_ids.eq(self.config.mask_token_id)
+        embeddings = embeddings.masked_fill(masked.unsqueeze(-1), 0.0)
+        lengths = attention_mask.sum(-1).clamp(min=1).to(embeddings.dtype)
+        observed = masked.sum(-1).to(embeddings.dtype) / lengths
+        scale = (1 - self.mask_ratio_train) / (1 - observed)
+        return embeddings * scale[:, None, None]
+
 
 class FeedForward(nn.Module):
     def __init__(self, config) -> None:
@@ -71,14 +109,20 @@ class FeedForward(nn.Module):
 
 
 class EncoderLayer(GradientCheckpointingLayer):
-    """Attention and feed-forward blocks, each with a residual; the norms go before (`pre`) or after (`post`)."""
+    """Attention and feed-forward blocks, each with a residual; the norms go before (`pre`) or after (`post`).
+
+    `attention_class` and `ffn_class` are built with the config; a family overrides them in a subclass.
+    """
+
+    attention_class: ClassVar[type[nn.Module]] = SelfAttention
+    ffn_class: ClassVar[type[nn.Module]] = FeedForward
 
     def __init__(self, config) -> None:
         super().__init__()
         self.pre_norm = config.layer_norm_position == "pre"
-        self.attention = SelfAttention(config)
+        self.attention = self.attention_class(config)
         self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.ffn = FeedForward(config)
+        self.ffn = self.ffn_class(config)
         self.ffn_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout)
 
@@ -89,25 +133,37 @@ class EncoderLayer(GradientCheckpointingLayer):
         rotary: RotaryEmbedding | None = None,
         output_attentions: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if self.pre_norm:
-            attended, weights = self.attention(
-                self.attention_norm(hidden_states), attention_mask, rotary, output_attentions
-            )
-            hidden_states = hidden_states + self.dropout(attended)
-            hidden_states = hidden_states + self.dropout(self.ffn(self.ffn_norm(hidden_states)))
-        else:
-            attended, weights = self.attention(hidden_states, attention_mask, rotary, output_attentions)
-            hidden_states = self.attention_norm(hidden_states + self.dropout(attended))
-            hidden_states = self.ffn_norm(hidden_states + self.dropout(self.ffn(hidden_states)))
+        def attend(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+            return self.attention(x, attention_mask, rotary, output_attentions)
+
+        return (
+            self.pre_norm_block(hidden_states, attend) if self.pre_norm else self.post_norm_block(hidden_states, attend)
+        )
+
+    def pre_norm_block(self, hidden_states: torch.Tensor, attend) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x + attention(norm(x)), then x + ffn(norm(x)); `attend` runs the attention with the layer's mask."""
+        attended, weights = attend(self.attention_norm(hidden_states))
+        hidden_states = hidden_states + self.dropout(attended)
+        hidden_states = hidden_states + self.dropout(self.ffn(self.ffn_norm(hidden_states)))
+        return hidden_states, weights
+
+    def post_norm_block(self, hidden_states: torch.Tensor, attend) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """norm(x + attention(x)), then norm(x + ffn(x)) (BERT)."""
+        attended, weights = attend(hidden_states)
+        hidden_states = self.attention_norm(hidden_states + self.dropout(attended))
+        hidden_states = self.ffn_norm(hidden_states + self.dropout(self.ffn(hidden_states)))
         return hidden_states, weights
 
 
 class Encoder(nn.Module):
-    """The stack of layers. `hidden_states[-1]` of the output is the final (normed) `last_hidden_state`."""
+    """The stack of `layer_class` layers. `hidden_states[-1]` of the output is the final (normed)
+    `last_hidden_state`."""
+
+    layer_class: ClassVar[type[nn.Module]] = EncoderLayer
 
     def __init__(self, config) -> None:
         super().__init__()
-        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_hidden_layers))
+        self.layers = nn.ModuleList(self.layer_class(config) for _ in range(config.num_hidden_layers))
         self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if config.final_norm else None
         self.rotary = (
             RotaryEmbedding(config.head_dim, config.rotary_base) if config.position_embedding_type == "rotary" else None

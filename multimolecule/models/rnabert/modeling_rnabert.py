@@ -16,7 +16,6 @@ from ..modeling_utils import (
     ForSequencePrediction,
     ForTokenPrediction,
     MultiMoleculePreTrainedModel,
-    masked_lm_loss,
 )
 from .configuration_rnabert import RnaBertConfig
 
@@ -64,40 +63,18 @@ class RnaBertForPreTraining(RnaBertPreTrainedModel, ForMaskedLM):
     sequence-relationship head over the pooler. `labels` train the masked LM only, as the structural-alignment
     objective has no parameters of its own."""
 
+    output_class = RnaBertPreTrainingOutput
+
     def __init__(self, config: RnaBertConfig) -> None:
         super().__init__(config)
         self.ss_head = MaskedLMHead(config, config.ss_size)
         self.seq_relationship = nn.Linear(config.hidden_size, 2)
         self.post_init()
 
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> RnaBertPreTrainingOutput | tuple:
-        outputs = self.model(
-            input_ids,
-            attention_mask,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
-            return_dict=True,
-            **kwargs,
-        )
-        hidden = outputs.last_hidden_state
-        logits = self.lm_head(hidden)
-        output = RnaBertPreTrainingOutput(
-            loss=masked_lm_loss(logits, labels) if labels is not None else None,
-            logits=logits,
-            ss_logits=self.ss_head(hidden),
-            seq_relationship_logits=self.seq_relationship(outputs.pooler_output),
-            pooler_output=outputs.pooler_output,
-            hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions,
-        )
-        return_dict = self.config.return_dict if return_dict is None else return_dict
-        return output if return_dict else output.to_tuple()
+    def head_outputs(self, last_hidden_state, input_ids, attention_mask, labels, fields) -> dict:
+        pooled = self.model.pooler(last_hidden_state)
+        return {
+            "ss_logits": self.ss_head(last_hidden_state),
+            "pooler_output": pooled,
+            "seq_relationship_logits": self.seq_relationship(pooled),
+        }

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
-from transformers.utils import ModelOutput
 
-from ...modules.criterion import IGNORE_INDEX
-from ...modules.heads import nucleotide_mask, pack_tokens
+from ...modules.pairwise import ResidualBlock, mirror_upper, outer_concat, pair_mask
 from ..modeling_utils import (
     BackboneModel,
     ForContactPrediction,
     ForMaskedLM,
+    ForSecondaryStructurePrediction,
     ForSequencePrediction,
     ForTokenPrediction,
     MultiMoleculePreTrainedModel,
@@ -45,36 +42,6 @@ class RnaFmForContactPrediction(RnaFmPreTrainedModel, ForContactPrediction):
     """RNA-FM with a per-nucleotide-pair regression / classification head."""
 
 
-@dataclass
-class SecondaryStructureOutput(ModelOutput):
-    """`logits`: base-pairing logits (batch, n, n), symmetric, before the sigmoid; `mask`: real pairs;
-    `lm_logits` and `contacts`: the masked-LM head and the contact regression the release also carries."""
-
-    loss: torch.Tensor | None = None
-    logits: torch.Tensor | None = None
-    mask: torch.Tensor | None = None
-    lm_logits: torch.Tensor | None = None
-    contacts: torch.Tensor | None = None
-    hidden_states: tuple[torch.Tensor, ...] | None = None
-    attentions: tuple[torch.Tensor, ...] | None = None
-
-
-class ResidualBlock(nn.Module):
-    """BN -> ReLU -> 3x3 conv -> dropout -> ReLU -> dilated 3x3 conv, plus the identity."""
-
-    def __init__(self, channels: int, dilation: int, dropout: float) -> None:
-        super().__init__()
-        self.bn1 = nn.BatchNorm2d(channels)
-        self.conv1 = nn.Conv2d(channels, channels, kernel_size=3, padding=1, bias=False)
-        self.dropout = nn.Dropout(dropout)
-        self.conv2 = nn.Conv2d(channels, channels, kernel_size=3, padding=dilation, dilation=dilation, bias=False)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(torch.relu(self.bn1(x)) * mask)
-        out = self.conv2(torch.relu(self.dropout(out)) * mask)
-        return x + out
-
-
 class SecondaryStructureHead(nn.Module):
     """RNA-FM's pairwise-concatenation ResNet (the `pc-resnet_1_sym_first` predictor of the release).
 
@@ -93,67 +60,16 @@ class SecondaryStructureHead(nn.Module):
         self.final = nn.Conv2d(config.ss_hidden_size, 1, kernel_size=3, padding=1)
 
     def forward(self, features: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        length = features.shape[1]
-        x = self.pre_reduction(features) * valid.unsqueeze(-1).to(features.dtype)
-        rows = x.unsqueeze(2).expand(-1, -1, length, -1)
-        pairs = torch.cat([rows, rows.transpose(1, 2)], dim=-1).permute(0, 3, 1, 2)
-        mask = (valid.unsqueeze(-1) & valid.unsqueeze(-2)).unsqueeze(1).to(features.dtype)
-        x = self.first(pairs * mask)
+        mask = pair_mask(valid, features.dtype)
+        x = self.first(outer_concat(self.pre_reduction(features)).permute(0, 3, 1, 2) * mask)
         for block in self.blocks:
             x = block(x, mask)
         x = self.final(x * mask).squeeze(1)
-        return (torch.triu(x) + torch.triu(x, diagonal=1).transpose(-1, -2)) * mask.squeeze(1)
+        return mirror_upper(x) * mask.squeeze(1)
 
 
-class RnaFmForSecondaryStructurePrediction(RnaFmPreTrainedModel, ForMaskedLM):
+class RnaFmForSecondaryStructurePrediction(RnaFmPreTrainedModel, ForSecondaryStructurePrediction):
     """RNA-FM with the ResNet secondary-structure head of `rnafm-ss` (and the masked-LM and contact heads the
     file also holds). `labels`: (batch, n, n) base-pair map, 1 paired, 0 unpaired, -100 ignored."""
 
-    def __init__(self, config: RnaFmConfig) -> None:
-        super().__init__(config)
-        self.ss_head = SecondaryStructureHead(config)
-        self.post_init()
-
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        return_contacts: bool = False,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> SecondaryStructureOutput | tuple:
-        if attention_mask is None:
-            attention_mask = input_ids.ne(self.config.pad_token_id)
-        lm = super().forward(
-            input_ids,
-            attention_mask,
-            return_contacts=return_contacts,
-            output_attentions=output_attentions,
-            output_hidden_states=True,
-            return_dict=True,
-            **kwargs,
-        )
-        features, valid = pack_tokens(lm.hidden_states[-1], nucleotide_mask(self.config, input_ids, attention_mask))
-        logits = self.ss_head(features, valid)
-        mask = valid.unsqueeze(-1) & valid.unsqueeze(-2)
-        loss = None
-        if labels is not None:
-            if labels.shape != logits.shape:
-                raise ValueError(f"labels have shape {tuple(labels.shape)}; expected {tuple(logits.shape)}")
-            labels = labels.to(logits.device)
-            keep = mask & (labels != IGNORE_INDEX)
-            loss = nn.functional.binary_cross_entropy_with_logits(logits[keep].float(), labels[keep].float())
-        output = SecondaryStructureOutput(
-            loss=loss,
-            logits=logits,
-            mask=mask,
-            lm_logits=lm.logits,
-            contacts=lm.contacts,
-            hidden_states=lm.hidden_states if output_hidden_states else None,
-            attentions=lm.attentions,
-        )
-        return_dict = self.config.return_dict if return_dict is None else return_dict
-        return output if return_dict else output.to_tuple()
+    ss_head_class = SecondaryStructureHead
