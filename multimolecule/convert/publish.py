@@ -48,7 +48,8 @@ def publish(variant: str, options: Options, say: Callable[[str], None] = print) 
     entry = lookup(variant)
     converter = converters.get_converter(variant)
     output = options.output or Path("converted") / variant
-    check_target(output, options.overwrite)
+    protect = _protected(options)
+    check_target(output, options.overwrite, protect=protect, needed=_known_size(entry, options.checkpoint))
     token = None
     if options.push:
         from .hub import resolve_token  # fail before converting, not after an hour
@@ -56,9 +57,10 @@ def publish(variant: str, options: Options, say: Callable[[str], None] = print) 
         token = resolve_token(options.token)
 
     path, sha256 = _checkpoint(entry, options, say)
+    check_target(output, options.overwrite, protect=protect, needed=_known_size(entry, path))  # known now
     say(f"converting {path}")
     conversion = converter.convert(path, options.model, sha256=sha256)
-    with staged_directory(output, options.overwrite) as staging:
+    with staged_directory(output, options.overwrite, protect=protect) as staging:
         conversion.model.save_pretrained(staging)
         conversion.tokenizer.save_pretrained(staging)
         say("validating")
@@ -79,6 +81,20 @@ def publish(variant: str, options: Options, say: Callable[[str], None] = print) 
         result.commit = push(output, repo_id, token, commit_message=f"Convert {variant} from {entry.source}")
         say(f"pushed to {repo_id}: " + (f"commit {result.commit}" if result.commit else "no change, no new commit"))
     return result
+
+
+def _protected(options: Options) -> dict[str, Path | None]:
+    """What the output must neither be nor contain: replacing it would delete them."""
+    from .download import default_cache_dir
+
+    return {"the input checkpoint": options.checkpoint, "the download cache": options.cache_dir or default_cache_dir()}
+
+
+def _known_size(entry: Entry, checkpoint: Path | None) -> int:
+    """The checkpoint's size, where it is known (the output takes about as much); else 0."""
+    if checkpoint is not None and Path(checkpoint).is_file():
+        return Path(checkpoint).stat().st_size
+    return entry.size or 0
 
 
 def _checkpoint(entry: Entry, options: Options, say: Callable[[str], None]) -> tuple[Path, str | None]:
