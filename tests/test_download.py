@@ -451,6 +451,18 @@ def test_endless_body_stops_at_the_catalogued_size(server: FileServer, tmp_path:
     assert list((tmp_path / item.sha256).iterdir()) == []
 
 
+def test_endless_body_without_a_catalogued_size_stops_at_the_ceiling(
+    server: FileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("MULTIMOLECULE_MAX_DOWNLOAD_BYTES", str(1 << 20))
+    url = server.add_stream("/model.bin", payload(1 << 20), count=256)
+    item = entry(url, b"unknown", size=None)
+    with pytest.raises(DownloadError, match=r"sent more than 1048576 bytes \(\$MULTIMOLECULE_MAX_DOWNLOAD_BYTES"):
+        fetch(item, tmp_path, progress=False)
+    assert server.sent["/model.bin"] < 32 << 20
+    assert list((tmp_path / item.sha256).iterdir()) == []
+
+
 def test_endless_archive_stops_at_its_members_sizes(server: FileServer, tmp_path: Path):
     content = payload(4096)
     url = server.add_stream("/models.tar.gz", payload(1 << 20), count=256)  # 256 MiB of "archive"

@@ -315,7 +315,8 @@ def _google_drive_file(client: httpx.Client, rest: str) -> str:
         matches = [item for item in entries if item[1] == name and item[2] == is_folder]
         kind = "folder" if is_folder else "file"
         if len(matches) != 1:
-            held = ", ".join(sorted(f"{item[1]}/" if item[2] else item[1] for item in entries)) or "nothing"
+            held = ", ".join(sorted(f"{item[1]}/" if item[2] else item[1] for item in entries))
+            held = held or "nothing (is the folder shared with anyone with the link?)"
             problem = f"{len(matches)} {kind}s named {name!r}" if matches else f"no {kind} {name!r}"
             raise DownloadError(f"the Google Drive folder {shown} has {problem}; it holds: {held}")
         folder, shown = matches[0][0], f"{shown}/{name}"
@@ -605,8 +606,9 @@ def _download_once(
                     bar.update(len(chunk))
             except _TooLarge as error:
                 part.unlink(missing_ok=True)
-                kind = ChecksumError if bound.catalogued else DownloadError
-                raise kind(f"{error}: not the catalogued file; what came was deleted") from error
+                if bound.catalogued:
+                    raise ChecksumError(f"{error}: not the catalogued file; what came was deleted") from error
+                raise DownloadError(f"{error}; what came was deleted") from error
     return name
 
 
