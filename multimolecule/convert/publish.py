@@ -44,6 +44,20 @@ def default_golden_dir() -> Path | None:
     return candidate if candidate.is_dir() else None
 
 
+def _protected(options: Options) -> dict[str, Path | None]:
+    """What the output must neither be nor contain: replacing it would delete them."""
+    from .download import default_cache_dir
+
+    return {"the input checkpoint": options.checkpoint, "the download cache": options.cache_dir or default_cache_dir()}
+
+
+def _known_size(entry: Entry, checkpoint: Path | None) -> int:
+    """The checkpoint's size, where it is known (the output takes about as much); else 0."""
+    if checkpoint is not None and Path(checkpoint).is_file():
+        return Path(checkpoint).stat().st_size
+    return entry.size or 0
+
+
 def publish(variant: str, options: Options, say: Callable[[str], None] = print) -> Result:
     entry = lookup(variant)
     converter = converters.get_converter(variant)
@@ -57,10 +71,10 @@ def publish(variant: str, options: Options, say: Callable[[str], None] = print) 
         token = resolve_token(options.token)
 
     path, sha256 = _checkpoint(entry, options, say)
-    check_target(output, options.overwrite, protect=protect, needed=_known_size(entry, path))  # known now
     say(f"converting {path}")
+    check_target(output, options.overwrite, protect=protect, needed=_known_size(entry, path))  # its size is known
     conversion = converter.convert(path, options.model, sha256=sha256)
-    with staged_directory(output, options.overwrite, protect=protect) as staging:
+    with staged_directory(output, options.overwrite) as staging:
         conversion.model.save_pretrained(staging)
         conversion.tokenizer.save_pretrained(staging)
         say("validating")
@@ -81,20 +95,6 @@ def publish(variant: str, options: Options, say: Callable[[str], None] = print) 
         result.commit = push(output, repo_id, token, commit_message=f"Convert {variant} from {entry.source}")
         say(f"pushed to {repo_id}: " + (f"commit {result.commit}" if result.commit else "no change, no new commit"))
     return result
-
-
-def _protected(options: Options) -> dict[str, Path | None]:
-    """What the output must neither be nor contain: replacing it would delete them."""
-    from .download import default_cache_dir
-
-    return {"the input checkpoint": options.checkpoint, "the download cache": options.cache_dir or default_cache_dir()}
-
-
-def _known_size(entry: Entry, checkpoint: Path | None) -> int:
-    """The checkpoint's size, where it is known (the output takes about as much); else 0."""
-    if checkpoint is not None and Path(checkpoint).is_file():
-        return Path(checkpoint).stat().st_size
-    return entry.size or 0
 
 
 def _checkpoint(entry: Entry, options: Options, say: Callable[[str], None]) -> tuple[Path, str | None]:
