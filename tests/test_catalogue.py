@@ -159,6 +159,30 @@ def test_weights_licence_overrides_code_licence(entries):
         assert entries[name].license == "cc-by-4.0"
 
 
+def test_google_drive_sources_are_files_or_paths_in_folders(entries):
+    """`google_drive://ID[/name]` is a file; `google_drive://FOLDER/sub/.../file` (two names or more) a file in a
+    shared folder, found by name (checkpoints/README.md)."""
+    forms = {}
+    for name, entry in entries.items():
+        if entry.source.startswith("google_drive://"):
+            identifier, *path = entry.source.removeprefix("google_drive://").split("/")
+            assert re.fullmatch(r"[A-Za-z0-9_-]{20,}", identifier), entry.source
+            assert all(path), f"{name}: an empty name in {entry.source}"
+            forms[name] = "folder" if len(path) > 1 else "file"
+    assert forms["rnaernie"] == "folder" and entries["rnaernie"].filename == "model_state.pdparams"
+    assert forms["rnabert"] == forms["ernierna"] == "file"
+
+
+def test_splicebert_variants_share_one_archive(entries):
+    """The downloader extracts every catalogued member of an archive in one pass: one download for three."""
+    locations = {
+        entries[name].source.partition("#")[0] for name in ("splicebert", "splicebert.510", "splicebert-human.510")
+    }
+    assert locations == {"zenodo://10.5281/zenodo.7995778/models.tar.gz"}
+    for name in ("splicebert", "splicebert.510", "splicebert-human.510"):
+        assert entries[name].filename == "pytorch_model.bin"
+
+
 def test_bibtex_parser_rejects_malformed_text():
     for bad in ("", "Akiyama M. et al. (2022)", "@article{key, title = {unbalanced}", "@article{key, title}"):
         with pytest.raises(ValueError):

@@ -44,11 +44,26 @@ def default_golden_dir() -> Path | None:
     return candidate if candidate.is_dir() else None
 
 
+def _protected(options: Options) -> dict[str, Path | None]:
+    """What the output must neither be nor contain: replacing it would delete them."""
+    from .download import default_cache_dir
+
+    return {"the input checkpoint": options.checkpoint, "the download cache": options.cache_dir or default_cache_dir()}
+
+
+def _known_size(entry: Entry, checkpoint: Path | None) -> int:
+    """The checkpoint's size, where it is known (the output takes about as much); else 0."""
+    if checkpoint is not None and Path(checkpoint).is_file():
+        return Path(checkpoint).stat().st_size
+    return entry.size or 0
+
+
 def publish(variant: str, options: Options, say: Callable[[str], None] = print) -> Result:
     entry = lookup(variant)
     converter = converters.get_converter(variant)
     output = options.output or Path("converted") / variant
-    check_target(output, options.overwrite)
+    protect = _protected(options)
+    check_target(output, options.overwrite, protect=protect, needed=_known_size(entry, options.checkpoint))
     token = None
     if options.push:
         from .hub import resolve_token  # fail before converting, not after an hour
@@ -58,6 +73,7 @@ def publish(variant: str, options: Options, say: Callable[[str], None] = print) 
     fixtures = _fixtures(converter, options.golden_dir)
     path, sha256 = _checkpoint(entry, converter, options, say)
     say(f"converting {path}")
+    check_target(output, options.overwrite, protect=protect, needed=_known_size(entry, path))  # its size is known
     conversion = converter.convert(path, options.model, sha256=sha256)
     with staged_directory(output, options.overwrite) as staging:
         conversion.model.save_pretrained(staging)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from transformers import BatchEncoding, PreTrainedTokenizer
+from transformers.tokenization_utils_base import TruncationStrategy
 
 from .alphabet import RNA, SPECIAL_TOKENS, Alphabet
 
@@ -118,6 +119,58 @@ class NucleotideTokenizer(PreTrainedTokenizer):
             tokens.extend([piece] if whole else self._tokenize(piece, offset))
             offset += len(piece)
         return tokens
+
+    # truncation: read only the prefix that survives it
+    def _encode_plus(self, text, text_pair=None, **kwargs) -> BatchEncoding:
+        """When one sequence is cut to `max_length` from the right, tokenize only the prefix that is kept: a
+        10-million-character input truncated to 1024 tokens costs what 1024 tokens cost. The ids are the same as
+        tokenizing everything and cutting; the text after the kept part is not read, so it is not validated
+        either (`strict`, the codon length), as it would not be used."""
+        strategy = kwargs.get("truncation_strategy")
+        max_length = kwargs.get("max_length")
+        if (
+            isinstance(text, str)
+            and text_pair is None
+            and strategy in (TruncationStrategy.LONGEST_FIRST, TruncationStrategy.ONLY_FIRST)
+            and max_length is not None
+            and self.truncation_side == "right"
+            and not kwargs.get("return_overflowing_tokens")
+            and not kwargs.get("is_split_into_words")
+        ):
+            specials = self.num_special_tokens_to_add(pair=False) if kwargs.get("add_special_tokens", True) else 0
+            if max_length - specials > 0:
+                text = self._kept_prefix(text, max_length - specials, bool(kwargs.get("split_special_tokens")))
+        return super()._encode_plus(text, text_pair, **kwargs)
+
+    def _kept_prefix(self, text: str, budget: int, split_special_tokens: bool = False) -> str:
+        """The shortest prefix of `text` whose tokens are the first `budget` tokens of `text` (all of `text` when
+        it has fewer). Windows of growing size are split like `tokenize` splits; a window's last
+        `2 * longest special token` characters are not trusted (a special token may be cut there)."""
+        longest = 1 if split_special_tokens else max(map(len, (*self._specials, *self._added_tokens_encoder)))
+        step = 3 if self.codon else 1
+        window = 2 * (budget * step + self.nmers) + 4 * longest
+        while window < len(text):
+            safe = window - 2 * longest
+            pieces = [text[:window]] if split_special_tokens else self.tokens_trie.split(text[:window])
+            count = start = 0
+            for piece in pieces:
+                if start >= safe:
+                    break
+                if piece in self._specials or piece in self._added_tokens_encoder:
+                    count, start = count + 1, start + len(piece)
+                    if count >= budget:
+                        return text[:start]
+                    continue
+                part = piece[: safe - start]
+                symbols = len("".join(part.split()))
+                made = symbols // 3 if self.codon else symbols if self.nmers == 1 else max(symbols - self.nmers + 1, 0)
+                if count + made >= budget:
+                    needed = budget - count
+                    needed = 3 * needed if self.codon else needed + self.nmers - 1
+                    return text[: start + _after_symbols(part, needed)]
+                count, start = count + made, start + len(piece)
+            window *= 2
+        return text
 
     def _tokenize(self, text: str, offset: int = 0) -> list[str]:
         symbols, positions = self._normalise(text)
@@ -244,6 +297,17 @@ class RnaTokenizer(NucleotideTokenizer):
 
     def __init__(self, vocab_file: str | None = None, *, replace_T_with_U: bool = True, **kwargs) -> None:
         super().__init__(vocab_file, replace_T_with_U=replace_T_with_U, **kwargs)
+
+
+def _after_symbols(text: str, count: int) -> int:
+    """The index just after the `count`-th character of `text` that is not whitespace."""
+    seen = 0
+    for index, char in enumerate(text):
+        if not char.isspace():
+            seen += 1
+            if seen == count:
+                return index + 1
+    return len(text)
 
 
 def _read_vocab(path: str) -> list[str]:
