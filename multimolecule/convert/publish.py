@@ -59,6 +59,8 @@ def publish(variant: str, options: Options, say: Callable[[str], None] = print) 
     path, sha256 = _checkpoint(entry, converter, options, say)
     say(f"converting {path}")
     conversion = converter.convert(path, options.model, sha256=sha256)
+    if "threshold" in entry.card:  # the pair threshold the release tuned, for the structure pipeline
+        conversion.model.config.pair_threshold = float(entry.card["threshold"])
     with staged_directory(output, options.overwrite) as staging:
         conversion.model.save_pretrained(staging)
         conversion.tokenizer.save_pretrained(staging)
