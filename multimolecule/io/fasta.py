@@ -23,12 +23,12 @@ class Record:
     description: str = ""
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    """Open plain or gzipped text, decided by the file's first bytes rather than its name."""
+def _open_binary(path: Path) -> io.BufferedIOBase:
+    """Plain or gzipped, decided by the file's first bytes rather than its name; lines are decoded one by one so
+    an undecodable byte is reported on its own line."""
     with open(path, "rb") as probe:
         compressed = probe.read(2) == GZIP_MAGIC
-    raw = gzip.open(path, "rb") if compressed else open(path, "rb")  # noqa: SIM115 - wrapped and returned
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline=None)
+    return gzip.open(path, "rb") if compressed else open(path, "rb")
 
 
 def read_fasta(path: str | Path) -> Iterator[Record]:
@@ -45,9 +45,9 @@ def read_fasta(path: str | Path) -> Iterator[Record]:
     chunks: list[str] = []
     number = 0
     try:
-        with _open_text(path) as handle:
-            for number, line in enumerate(handle, start=1):
-                text = line.strip()
+        with _open_binary(path) as handle:
+            for number, raw in enumerate(handle, start=1):
+                text = raw.decode("utf-8").strip()
                 if text.startswith(">"):
                     if header is not None:
                         yield Record(header[0], "".join(chunks), header[2], header[1])
@@ -62,7 +62,7 @@ def read_fasta(path: str | Path) -> Iterator[Record]:
                 else:
                     chunks.append("".join(text.split()))
     except UnicodeDecodeError as error:
-        raise InputError(f"{path}, line {number + 1}: not UTF-8 text ({error.reason})") from None
+        raise InputError(f"{path}, line {number}: not UTF-8 text ({error.reason})") from None
     except (EOFError, gzip.BadGzipFile, OSError) as error:
         raise InputError(f"{path}, after line {number}: unreadable compressed data ({error})") from None
     if header is not None:
