@@ -61,16 +61,37 @@ def parse(argv: Sequence[str]) -> ExtractConfig:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     for name, help_text in FLAGS.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, action="store_true", help=help_text)
+        parser.add_argument(*_names(name), dest=name, action="store_true", help=help_text)
     for name, (nargs, help_text) in OPTIONS.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, nargs=nargs, help=help_text)
+        parser.add_argument(*_names(name), dest=name, nargs=nargs, help=help_text)
     config = ExtractConfig()
     config.setattr("parser", parser)
-    config = config.parse(list(argv))
+    config = config.parse(_join_layers(list(argv)))
     unknown = sorted(set(config.keys()) - set(ExtractConfig().keys()))
     if unknown:
         raise InputError(f"unknown option(s): {', '.join('--' + key.replace('_', '-') for key in unknown)}")
     return config
+
+
+def _names(name: str) -> list[str]:
+    """`--max-tokens` and `--max_tokens` alike (chanfig would otherwise add the second as its own option)."""
+    return list(dict.fromkeys([f"--{name.replace('_', '-')}", f"--{name}"]))
+
+
+def _join_layers(argv: list[str]) -> list[str]:
+    """`--layers -1 6` as `--layers=-1,6`: the parser would read `-1` as an option."""
+    result, index = [], 0
+    while index < len(argv):
+        if argv[index] == "--layers":
+            values = []
+            while index + 1 < len(argv) and argv[index + 1].lstrip("-").isdigit():
+                index += 1
+                values.append(argv[index])
+            result.append("--layers=" + ",".join(values))
+        else:
+            result.append(argv[index])
+        index += 1
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:

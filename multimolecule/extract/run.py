@@ -56,7 +56,7 @@ def _device(name: str | None) -> torch.device:
 
 def _layers(requested: list, total: int) -> tuple[int, ...]:
     layers = []
-    for value in requested:
+    for value in (item for entry in requested for item in str(entry).split(",") if item):
         layer = int(value)
         layer = total + 1 + layer if layer < 0 else layer
         if not 0 <= layer <= total:
