@@ -54,8 +54,12 @@ def test_dot_bracket_with_pseudoknots():
     assert text == "((.[[.{.)).]].}."
     assert from_dot_bracket(text) == sorted(pairs)
     assert from_dot_bracket("(<)>") == [(0, 2), (1, 3)]
-    with pytest.raises(ValueError, match="fifth bracket"):
-        to_dot_bracket([(0, 5), (1, 6), (2, 7), (3, 8), (4, 9)], 10)
+    five = [(0, 5), (1, 6), (2, 7), (3, 8), (4, 9)]  # mutually crossing: a fifth type, then letters
+    assert to_dot_bracket(five, 10) == "([{<A)]}>a"
+    assert from_dot_bracket("([{<A)]}>a") == five
+    crossing = [(k, k + 31) for k in range(31)]
+    with pytest.raises(ValueError, match="crosses pairs of all 30 bracket types"):
+        to_dot_bracket(crossing, 62)
 
 
 @pytest.mark.parametrize(
@@ -63,7 +67,7 @@ def test_dot_bracket_with_pseudoknots():
     [
         ("(()", "position 0 is never closed"),
         (").", "position 0 closes"),
-        ("(x)", "unknown character 'x' at position 1"),
+        ("(1)", "unknown character '1' at position 1"),
     ],
 )
 def test_dot_bracket_errors(text, message):

@@ -1,4 +1,5 @@
-"""Dot-bracket notation with pseudoknots: `()` first, then `[]`, `{}`, `<>` for pairs that cross.
+"""Dot-bracket notation with pseudoknots: `()` first, then `[]`, `{}`, `<>` for pairs that cross, and beyond
+those the letter pairs `Aa`, `Bb`, ... (upper case opens) of extended dot-bracket notation.
 
 Pairs are 0-based `(i, j)` tuples with i < j, sorted.
 """
@@ -9,7 +10,7 @@ from collections.abc import Iterable
 
 from .errors import InputError
 
-BRACKETS: tuple[str, ...] = ("()", "[]", "{}", "<>")
+BRACKETS: tuple[str, ...] = ("()", "[]", "{}", "<>", *(chr(c) + chr(c + 32) for c in range(ord("A"), ord("Z") + 1)))
 UNPAIRED = ".,:-_~"
 
 
@@ -37,7 +38,7 @@ def to_dot_bracket(pairs: Iterable[tuple[int, int]], length: int) -> str:
     """Dot-bracket string of `length` characters.
 
     Pairs are taken by their 5' position; each goes to the first bracket type none of whose pairs it crosses,
-    so nested structure is all `()` and each pseudoknotted layer gets the next type. More than four mutually
+    so nested structure is all `()` and each pseudoknotted layer gets the next type. More than 30 mutually
     crossing layers raise `ValueError`.
     """
     layers: list[list[tuple[int, int]]] = [[] for _ in BRACKETS]
@@ -49,7 +50,7 @@ def to_dot_bracket(pairs: Iterable[tuple[int, int]], length: int) -> str:
                 text[pair[0]], text[pair[1]] = opening, closing
                 break
         else:
-            raise ValueError(f"pair {pair} needs a fifth bracket type; dot-bracket has {len(BRACKETS)}")
+            raise ValueError(f"pair {pair} crosses pairs of all {len(BRACKETS)} bracket types")
     return "".join(text)
 
 
