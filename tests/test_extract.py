@@ -53,42 +53,9 @@ def test_token_batches_sort_and_budget():
 def test_batched_equals_alone_in_input_order(converted, tmp_path, model, include):
     fasta = write_fasta(tmp_path / "in.fa", SEQUENCES)
     common = [str(converted[model]), str(fasta)]
-    assert (
-        main(
-            [
-                *common,
-                str(tmp_path / "batched"),
-                "--include",
-                *include,
-                "--max-tokens",
-                "400",
-                "--layers",
-                "-1",
-                "1",
-                "--shard-size",
-                "5",
-            ]
-        )
-        == 0
-    )
-    assert (
-        main(
-            [
-                *common,
-                str(tmp_path / "alone"),
-                "--include",
-                *include,
-                "--max-tokens",
-                "1",
-                "--layers",
-                "-1",
-                "1",
-                "--shard-size",
-                "5",
-            ]
-        )
-        == 0
-    )
+    for name, budget in (("batched", "400"), ("alone", "1")):  # a budget of 1 token: every sequence alone
+        options = ["--include", *include, "--max-tokens", budget, "--layers", "-1", "1", "--shard-size", "5"]
+        assert main([*common, str(tmp_path / name), *options]) == 0
     index = (tmp_path / "batched" / "index.tsv").read_text().splitlines()[1:]
     assert [line.split("\t")[0] for line in index] == list(SEQUENCES)  # input order
     assert [int(line.split("\t")[3]) for line in index] == [len(s) for s in SEQUENCES.values()]
