@@ -2,7 +2,8 @@
 
 Importing the package registers every model family with transformers' `AutoConfig`, `AutoModel`,
 `AutoModelForMaskedLM`, `AutoModelForSequenceClassification`, `AutoModelForTokenClassification` and
-`AutoTokenizer`; it changes no other global state (no seeding, no logging configuration).
+`AutoTokenizer`, and the `rna-secondary-structure` pipeline; it changes no other global state (no seeding,
+no logging configuration).
 """
 
 from .models import (
@@ -65,6 +66,7 @@ from .models import (
     UtrLmPreTrainedModel,
     UtrLmPreTrainingOutput,
 )
+from .pipelines import RnaSecondaryStructurePipeline  # registers `rna-secondary-structure` (after the models)
 from .tokenisers import RnaTokenizer
 
 __version__ = "0.1.0"
@@ -112,6 +114,7 @@ __all__ = [
     "RnaFmForTokenPrediction",
     "RnaFmModel",
     "RnaFmPreTrainedModel",
+    "RnaSecondaryStructurePipeline",
     "RnaTokenizer",
     "SpliceBertConfig",
     "SpliceBertForContactPrediction",

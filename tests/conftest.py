@@ -54,3 +54,18 @@ def run_convert(*argv: str | Path) -> int:
 @pytest.fixture
 def convert():
     return run_convert
+
+
+@pytest.fixture(scope="session")
+def converted(tmp_path_factory) -> dict[str, Path]:
+    """The RNA-FM fixtures (`rnafm`, `rnafm-ss`) converted once per session through the CLI: tiny models."""
+    root = tmp_path_factory.mktemp("converted")
+    paths = {}
+    for case_name in ("rnafm", "rnafm-ss"):
+        case = golden_case("rnafm", case_name)
+        paths[case_name] = root / case_name
+        code = run_convert(
+            case.variant, "--checkpoint", case.checkpoint, "--output", paths[case_name], "--no-verify", *case.overrides
+        )
+        assert code == 0
+    return paths

@@ -75,6 +75,8 @@ def publish(variant: str, options: Options, say: Callable[[str], None] = print) 
     say(f"converting {path}")
     check_target(output, options.overwrite, protect=protect, needed=_known_size(entry, path))  # its size is known
     conversion = converter.convert(path, options.model, sha256=sha256)
+    if "threshold" in entry.card:  # the pair threshold the release tuned, for the structure pipeline
+        conversion.model.config.pair_threshold = float(entry.card["threshold"])
     with staged_directory(output, options.overwrite) as staging:
         conversion.model.save_pretrained(staging)
         conversion.tokenizer.save_pretrained(staging)
