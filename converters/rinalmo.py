@@ -5,7 +5,7 @@ Containers:
                     transformer.final_layer_norm, lm_mask_head.*.
     rinalmo-giga-ss `torch.save` of SecStructPredictionWrapper.state_dict(): the model above under `lm.`, the head
                     under `pred_head.`, and `threshold` (a float: the tuned probability cut-off, kept as
-                    `ss_threshold` in the config).
+                    `pair_threshold` in the config).
     Neither stores hyperparameters nor, as flash-attn's rotary buffer is not persistent, a rotary table: the number
     of heads (20 in every release) is not in the file and is the published default unless --model.num_attention_heads.
 Layout:
@@ -106,7 +106,7 @@ class RiNALMoConverter(Converter):
             config["ss_num_layers"] = len({int(m.group(1)) for key in state if (m := re.match(_CONV, key))})
             config["ss_kernel_size"] = state["pred_head.conv_out.weight"].shape[-1]
         if metadata["threshold"] is not None:
-            config["ss_threshold"] = metadata["threshold"]
+            config["pair_threshold"] = metadata["threshold"]
         return config
 
     def fixture_overrides(self, meta: dict[str, Any]) -> dict[str, Any]:

@@ -157,7 +157,7 @@ def test_release_heads_through_the_architecture(loaded):
     if "ss_logits" in expected:
         loaded.assert_close(loaded.pairs(output.logits), loaded.pairs(expected["ss_logits"]), "ss_logits")
         assert torch.equal(output.logits, output.logits.transpose(-1, -2))
-        assert model.config.ss_threshold == loaded.meta["hyperparameters"]["threshold"]
+        assert model.config.pair_threshold == loaded.meta["hyperparameters"]["threshold"]
         compared += 1
     heads = {"calm": 0, "utrlm-te_el": 2, "utrlm-mrl": 3, "rinalmo": 0, "rinalmo-ss": 1}
     assert compared == heads[loaded.meta["case"]]

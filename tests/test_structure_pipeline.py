@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
+from conftest import golden_case, run_convert
 from transformers import pipeline
 
 from multimolecule import RnaFmConfig, RnaFmForSecondaryStructurePrediction
@@ -55,3 +58,20 @@ def test_release_threshold_sources():
     assert release_threshold(config) == pytest.approx(0.47729617)
     config.pair_threshold = 0.3
     assert release_threshold(config) == 0.3
+
+
+def test_every_structure_release_goes_through_the_pipeline(tmp_path):
+    """Each family's structure model (the threshold stored in its file, or the catalogue's) gives base pairs."""
+    for family, case_name in (("rinalmo", "rinalmo-ss"),):
+        case = golden_case(family, case_name)
+        output = tmp_path / case_name
+        assert (
+            run_convert(
+                case.variant, "--checkpoint", case.checkpoint, "--output", output, "--no-verify", *case.overrides
+            )
+            == 0
+        )
+        stored = json.loads((output / "config.json").read_text())["pair_threshold"]
+        result = pipeline("rna-secondary-structure", model=str(output))(SEQUENCE)
+        assert result["threshold"] == pytest.approx(stored)
+        assert from_dot_bracket(result["dot_bracket"]) == result["pairs"]

@@ -47,6 +47,8 @@ class MultiMoleculeConfig(PreTrainedConfig):
             (the mean over nucleotide tokens, special tokens and padding excluded).
         head_dropout, head_act: dropout and activation of the prediction heads.
         lm_head_act: activation of the masked-LM head's transform (`linear` for none).
+        pair_threshold: structure models: the pairing probability above which the release calls a base pair (set
+            at conversion from the release or the catalogue; read by the `rna-secondary-structure` pipeline).
         attention_contact_head: the masked-LM model carries an ESM-style contact regression over the attention
             maps (as RNA-FM's release does); `return_contacts=True` then returns contact probabilities.
     """
@@ -85,6 +87,7 @@ class MultiMoleculeConfig(PreTrainedConfig):
     head_dropout: float = 0.1
     head_act: str = "gelu"
     lm_head_act: str = "gelu"
+    pair_threshold: float | None = None
     attention_contact_head: bool = False
 
     def __post_init__(self, **kwargs):

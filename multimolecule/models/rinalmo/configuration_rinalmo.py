@@ -12,7 +12,7 @@ class RiNALMoConfig(MultiMoleculeConfig):
     positions, bias-free attention projections, SwiGLU feed-forward blocks of width int(2/3 * 4 * 1280) = 3413,
     ESM-2's token dropout at inference, a layer norm after the last layer, and an untied masked-LM decoder.
     (`rinalmo-mega`: 30 layers of width 640, 1706; `rinalmo-micro`: 12 layers of width 480, 1280.)
-    `ss_*` size the 2-D ResNet secondary-structure head of `rinalmo-giga-ss`; `ss_threshold` is the probability
+    `ss_*` size the 2-D ResNet secondary-structure head of `rinalmo-giga-ss`; `pair_threshold` is the probability
     above which the authors call a pair (stored in that checkpoint).
 
     Example:
@@ -35,4 +35,3 @@ class RiNALMoConfig(MultiMoleculeConfig):
     ss_hidden_size: int = 64
     ss_num_layers: int = 2
     ss_kernel_size: int = 3
-    ss_threshold: float | None = None

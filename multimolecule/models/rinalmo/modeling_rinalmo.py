@@ -120,7 +120,7 @@ class SecondaryStructureHead(nn.Module):
 
 class RiNALMoForSecondaryStructurePrediction(RiNALMoPreTrainedModel, ForSecondaryStructurePrediction):
     """RiNALMo with the secondary-structure head of `rinalmo-giga-ss` (and the masked-LM head the file keeps).
-    `sigmoid(logits) > config.ss_threshold` are the pairs the authors call, before their greedy post-processing.
+    `sigmoid(logits) > config.pair_threshold` are the pairs the authors call, before their greedy post-processing.
     `labels`: (batch, n, n) base-pair map, 1 paired, 0 unpaired, -100 ignored."""
 
     ss_head_class = SecondaryStructureHead
