@@ -305,7 +305,7 @@ def _coerce(name: str, value: Any, kind: type | None) -> Any:
         if kind is int and float(value) != int(float(value)):
             raise ValueError(value)
         return kind(value) if kind in (bool, int, float, str) else value
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int('inf')
         raise ConversionError(f"--model.{name} {value!r} is not a valid {kind.__name__}") from None
 
 
