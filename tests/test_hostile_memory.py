@@ -4,7 +4,7 @@ C stack, allocation bombs, tensors repeating their storage, oversized safetensor
 Each file is built here, a few hundred bytes to a few MB. Whatever can crash or allocate gigabytes on the code
 these tests guard against runs in a child process with a capped address space, so a regression fails the
 test instead of taking the machine down. The bound under test is `memory_budget(size)`: reading a file of S
-bytes allocates at most 16 S + 64 MiB (besides memory-mapped tensor data).
+bytes allocates at most 16 S + 64 MiB besides its tensor data (memory-mapped from a zip file).
 """
 
 from __future__ import annotations

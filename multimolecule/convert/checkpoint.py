@@ -15,8 +15,9 @@ Before either unpickler runs, every pickle of the file (a plain pickle, a zip's 
 pickles) is scanned opcode by opcode without building anything. The scan refuses
 - containers nested more than `MAX_NESTING` levels (hashing a million-deep tuple crashes Python), and
 - a pickle whose objects would take more than `memory_budget(size)` = `MEMORY_PER_FILE_BYTE` x the file's
-  size + `MEMORY_BASE`: reading a file of S bytes allocates at most 16 S + 64 MiB, however it is built
-  (tensor data in a zip is memory-mapped, not read).
+  size + `MEMORY_BASE`: reading a file of S bytes allocates at most 16 S + 64 MiB, however it is built,
+  besides the tensor data itself (a zip's is memory-mapped; a legacy file's storages torch allocates at
+  the sizes the file declares, which this module does not check).
 Zip records may not declare more inflated bytes than that budget either, a safetensors header is bounded
 (`SAFETENSORS_MAX_HEADER` bytes, `SAFETENSORS_MAX_TENSORS` entries), and after loading every tensor is
 checked to lie inside its storage without overlapping itself (`_Finisher`).
@@ -64,7 +65,7 @@ _MIB = 1 << 20
 
 
 def memory_budget(size: int) -> int:
-    """The most memory reading a file of `size` bytes may take (besides memory-mapped tensor data)."""
+    """The most memory reading a file of `size` bytes may take, besides its tensor data."""
     return MEMORY_PER_FILE_BYTE * size + MEMORY_BASE
 
 
@@ -773,7 +774,7 @@ def load_checkpoint(path: str | Path, extra_globals: dict[str, Any] | None = Non
 
     `extra_globals` maps further qualified names ("module.Class") a family's format needs to the object
     that stands in for them. Reading a file of S bytes takes at most `memory_budget(S)` = 16 S + 64 MiB of
-    memory besides memory-mapped tensor data; files that would need more are refused.
+    memory besides its tensor data; files that would need more are refused.
     """
     path = Path(path)
     allowed = {**SAFE_GLOBALS, **(extra_globals or {})}
