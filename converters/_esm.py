@@ -10,6 +10,7 @@ import re
 
 import torch
 
+from multimolecule.convert.engine import tensor_size
 from multimolecule.convert.errors import ConversionError
 
 # fairseq / ESM names of the encoder, the RoBERTa masked-LM head and the contact regression -> ours
@@ -34,9 +35,9 @@ def esm_sizes(state: dict[str, torch.Tensor]) -> dict[str, int]:
     """hidden_size, num_hidden_layers and intermediate_size from an ESM-style state dict's shapes."""
     layers = {int(match.group(1)) for key in state if (match := re.match(r"layers\.(\d+)\.", key))}
     return {
-        "hidden_size": state["embed_tokens.weight"].shape[1],
+        "hidden_size": tensor_size(state, "embed_tokens.weight", 1),
         "num_hidden_layers": len(layers),
-        "intermediate_size": state["layers.0.fc1.weight"].shape[0],
+        "intermediate_size": tensor_size(state, "layers.0.fc1.weight", 0),
     }
 
 

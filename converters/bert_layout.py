@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import torch
 
+from multimolecule.convert.engine import tensor_size
 from multimolecule.convert.errors import ConversionError
 
 # A BERT-style release's config names (BertConfig, PaddleNLP's ErnieModel) -> ours
@@ -72,11 +73,11 @@ def shapes(state: dict[str, torch.Tensor], keys: dict[str, str], layers: str, in
     """Config fields read from tensor shapes; `keys` names the upstream word / position / token-type embeddings and
     the first feed-forward weight (`intermediate`: `[out, in]`, or `[in, out]` where `in_out`)."""
     return {
-        "hidden_size": state[keys["word"]].shape[1],
+        "hidden_size": tensor_size(state, keys["word"], 1),
         "num_hidden_layers": layer_count(state, layers),
-        "intermediate_size": state[keys["intermediate"]].shape[1 if in_out else 0],
-        "max_position_embeddings": state[keys["position"]].shape[0],
-        "type_vocab_size": state[keys["token_type"]].shape[0],
+        "intermediate_size": tensor_size(state, keys["intermediate"], 1 if in_out else 0),
+        "max_position_embeddings": tensor_size(state, keys["position"], 0),
+        "type_vocab_size": tensor_size(state, keys["token_type"], 0),
     }
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from multimolecule.convert.checkpoint import load_checkpoint
-from multimolecule.convert.engine import MASKED_LM_PARITY, Converter
+from multimolecule.convert.engine import MASKED_LM_PARITY, Converter, tensor_size
 from multimolecule.convert.errors import CheckpointError, ConversionError
 from multimolecule.convert.keymap import KeyMap
 from multimolecule.convert.validate import Reference
@@ -77,8 +77,9 @@ class RnaFmConverter(Converter):
 
     def unpack(self, content: dict, path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         if "model" in content and "args" in content:
-            args = vars(content["args"]) if not isinstance(content["args"], dict) else content["args"]
-            state = {_FAIRSEQ_PREFIX.sub("", key): value for key, value in content["model"].items()}
+            args = _fairseq_args(content["args"], path)
+            model = _tensors(content["model"], path, "'model'")
+            state = {_FAIRSEQ_PREFIX.sub("", key): value for key, value in model.items()}
             return state, {"args": args, "container": "fairseq"}
         if content and all(isinstance(value, torch.Tensor) for value in content.values()):
             # fm's Baseline state dict (rnafm-ss); any other state dict fails the key map, which lists its keys
@@ -105,26 +106,31 @@ class RnaFmConverter(Converter):
     def read_config(self, state: dict[str, torch.Tensor], metadata: dict[str, Any]) -> dict[str, Any]:
         config = {
             **esm_sizes(state),
-            "max_position_embeddings": state["embed_positions.weight"].shape[0] - RnaFmConfig.position_offset,
+            "max_position_embeddings": tensor_size(state, "embed_positions.weight", 0) - RnaFmConfig.position_offset,
             "embedding_norm": "emb_layer_norm_before.weight" in state,
         }
         args = metadata.get("args")
         if args:
             for name, field in _ARGS.items():
-                if name in args and args[name] != config[field]:
+                if name in args and _arg(args, name) != config[field]:
                     raise ConversionError(
                         f"the checkpoint's args say {name}={args[name]} but its tensors say {field}={config[field]}"
                     )
-            config["num_attention_heads"] = args["encoder_attention_heads"]
-            if args.get("token_dropout"):
+            if "encoder_attention_heads" not in args:
+                raise ConversionError(
+                    "the checkpoint's args have no encoder_attention_heads, and no tensor shape reveals the number "
+                    "of attention heads"
+                )
+            config["num_attention_heads"] = _arg(args, "encoder_attention_heads")
+            if args.get("token_dropout") is not None and _arg(args, "token_dropout", bool):
                 raise ConversionError("this RNA-FM checkpoint was trained with token_dropout, which RnaFm does not do")
         ss = "downstream_modules.pc-resnet_1_sym_first:r-ss."
         if ss + "pre_reduction.weight" in state:
             blocks = {
                 int(m.group(1)) for key in state if (m := re.match(re.escape(ss) + r"proj\.resnet\.(\d+)\.", key))
             }
-            config["ss_reduction_size"] = state[ss + "pre_reduction.weight"].shape[0]
-            config["ss_hidden_size"] = state[ss + "proj.first.0.weight"].shape[0]
+            config["ss_reduction_size"] = tensor_size(state, ss + "pre_reduction.weight", 0)
+            config["ss_hidden_size"] = tensor_size(state, ss + "proj.first.0.weight", 0)
             config["ss_num_layers"] = len(blocks)
         return config
 
@@ -164,6 +170,44 @@ class RnaFmConverter(Converter):
             else:
                 tensors["ss_logits_unbatched"] = _fm_unbatched_ss(model, head, tokens, alphabet, layers)
         return Reference(f"rna-fm {fm.__version__} (original implementation, run live)", tensors, alphabet.all_toks)
+
+
+def _fairseq_args(args: Any, path: Path) -> dict[str, Any]:
+    """fairseq's training arguments (an argparse.Namespace, or a dict in newer checkpoints), by name."""
+    if isinstance(args, Namespace):
+        args = vars(args)
+    if not isinstance(args, dict) or not all(isinstance(key, str) for key in args):
+        raise CheckpointError(
+            f"{path}: the fairseq checkpoint's 'args' is a {type(args).__name__}"
+            + (" with keys that are not names" if isinstance(args, dict) else "")
+            + "; expected an argparse.Namespace or a dict of argument names"
+        )
+    return args
+
+
+def _tensors(model: Any, path: Path, container: str) -> dict[str, torch.Tensor]:
+    """A state dict: names to tensors, or an error naming the container and what is wrong in it."""
+    if not isinstance(model, dict):
+        raise CheckpointError(f"{path}: {container} is a {type(model).__name__}; expected a dict of tensors")
+    for key, value in model.items():
+        if not isinstance(key, str):
+            raise CheckpointError(f"{path}: {container} has a key {key!r:.60}, not a name; expected tensor names")
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(
+                f"{path}: {container} holds a {type(value).__name__} under {key!r:.80}; expected a dict of tensors"
+            )
+    return model
+
+
+def _arg(args: dict[str, Any], name: str, kind: type = int) -> Any:
+    """A fairseq argument the config is read from, of the type fairseq writes (never a tensor or an array)."""
+    value = args[name]
+    if type(value) is not kind and not (kind is bool and type(value) is int):
+        expected = "an integer" if kind is int else "true or false"
+        raise ConversionError(
+            f"the checkpoint's args give {name} as a {type(value).__name__} ({value!r:.40}); expected {expected}"
+        )
+    return value
 
 
 def _fm_secondary_structure(fm, content: dict, config: RnaFmConfig):

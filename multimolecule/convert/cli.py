@@ -35,7 +35,12 @@ OPTIONS = {
     "checkpoint": "upstream checkpoint file to convert (skips the download; its sha256 is still checked)",
     "output": "output directory (default: converted/<variant>; with `all`, the parent directory)",
     "repo_id": "Hub repository to push to (default: the catalogue's, multimolecule/<variant>)",
-    "token": "Hugging Face token (default: HF_TOKEN or the token saved by `hf auth login`)",
+    "token": (
+        "Hugging Face token: `-` reads it from standard input. Prefer HF_TOKEN, the token saved by `hf auth login` "
+        "(both used by default) or --token-file: a token given here is visible to other users of the machine "
+        "(ps, /proc) for the whole run"
+    ),
+    "token_file": "file holding the Hugging Face token (its first line), e.g. a secret mounted by CI",
     "cache_dir": "download cache (default: $MULTIMOLECULE_CACHE or ~/.cache/multimolecule)",
     "golden_dir": "golden fixtures for the converter self-test (default: tests/golden of a source checkout)",
 }
@@ -52,6 +57,7 @@ class ConvertConfig(chanfig.Config):
     overwrite: bool = False
     repo_id: str | None = None
     token: str | None = None
+    token_file: str | None = None
     cache_dir: str | None = None
     golden_dir: str | None = None
 
@@ -91,7 +97,52 @@ def parse(argv: Sequence[str]) -> ConvertConfig:
         parser.add_argument(*names, dest=name, help=help_text, **action)
     config = ConvertConfig()
     config.setattr("parser", parser)
-    return config.parse(list(argv))
+    return config.parse(_dash_values_joined(argv))
+
+
+def _dash_values_joined(argv: Sequence[str]) -> list[str]:
+    """`--token -` as `--token=-`: chanfig's parser would take a lone `-` for an option of its own."""
+    joined: list[str] = []
+    for arg in argv:
+        if arg == "-" and joined and joined[-1].startswith("--") and "=" not in joined[-1]:
+            joined[-1] += "=-"
+        else:
+            joined.append(arg)
+    return joined
+
+
+TOKEN_VISIBLE = (
+    "warning: --token VALUE is visible to other users of this machine (ps, /proc) while the conversion runs; "
+    "prefer HF_TOKEN, `hf auth login`, --token-file PATH or --token - (standard input)"
+)
+
+
+def read_token(config: ConvertConfig) -> str | None:
+    """The token the options give: from --token-file, from standard input (`--token -`), or --token's value.
+
+    None leaves it to huggingface_hub's usual places (HF_TOKEN, the saved login). A value on the command
+    line still works, with a warning: every user of the machine can read a process's arguments.
+    """
+    if config.token and config.token_file:
+        raise ConversionError("give the Hugging Face token with --token or --token-file, not both")
+    if config.token_file:
+        try:
+            text = Path(config.token_file).read_text()
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConversionError(f"could not read the token file {config.token_file}: {error}") from None
+        return _first_line(text, f"the token file {config.token_file}")
+    if config.token == "-":
+        return _first_line(sys.stdin.readline(), "standard input (--token -)")
+    if config.token:
+        print(TOKEN_VISIBLE, file=sys.stderr)
+    return config.token or None
+
+
+def _first_line(text: str, source: str) -> str:
+    token = text.strip().split("\n", 1)[0].strip()
+    if not token:
+        raise ConversionError(f"{source} holds no Hugging Face token")
+    return token
 
 
 def list_variants() -> str:
@@ -135,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(list_variants())
             return 0
         config = parse(rest)
+        config.token = read_token(config)
         if command == "all":
             return convert_all(config)
         publish(command, config.options())

@@ -234,6 +234,15 @@ def read_sidecar(path: Path) -> dict[str, Any]:
     return content
 
 
+def tensor_size(state: Mapping[str, torch.Tensor], key: str, dim: int) -> int:
+    """A dimension of a tensor the config is read from (a missing tensor is a KeyError: another layout)."""
+    tensor = state[key]
+    if not isinstance(tensor, torch.Tensor) or tensor.dim() <= dim:
+        shape = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
+        raise ConversionError(f"{key} has shape {shape}, which has no dimension {dim}")
+    return tensor.shape[dim]
+
+
 def _tied(state: dict[str, torch.Tensor]) -> bool:
     decoder = state.get("lm_head.decoder.weight")
     embedding = state.get("model.embeddings.word_embeddings.weight")
@@ -281,7 +290,7 @@ def _coerce(name: str, value: Any, kind: type | None) -> Any:
         if kind is int and float(value) != int(float(value)):
             raise ValueError(value)
         return kind(value) if kind in (bool, int, float, str) else value
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int('inf')
         raise ConversionError(f"--model.{name} {value!r} is not a valid {kind.__name__}") from None
 
 

@@ -23,7 +23,8 @@ __all__ = ["push", "resolve_token"]
 
 
 def resolve_token(token: str | None, endpoint: str | None = None) -> str:
-    """The token to push with: `token`, else huggingface_hub's usual places (HF_TOKEN, the token file).
+    """The token to push with: `token` (the CLI reads it from --token-file, standard input or --token), else
+    huggingface_hub's usual places (HF_TOKEN, the token `hf auth login` saved).
 
     Raises `PushError` at once when there is none, when the Hub cannot be reached, or when the Hub rejects the
     token or says it may only read.
@@ -35,8 +36,8 @@ def resolve_token(token: str | None, endpoint: str | None = None) -> str:
         raise PushError(f"Could not obtain a Hugging Face token: {error}") from error
     if not token:
         raise PushError(
-            f"No Hugging Face token to push to {api.endpoint} with. Pass --token, set HF_TOKEN, "
-            "or log in once with `hf auth login`."
+            f"No Hugging Face token to push to {api.endpoint} with. Set HF_TOKEN, log in once with "
+            "`hf auth login`, or pass --token-file PATH (--token - reads it from standard input)."
         )
     try:
         identity = api.whoami(token=token)

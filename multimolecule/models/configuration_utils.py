@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
 from transformers import PreTrainedConfig
+from transformers.activations import ACT2FN
 
 from ..modules.criterion import PROBLEM_TYPE_ALIASES, PROBLEM_TYPES
 from ..tokenisers import RNA
@@ -10,6 +16,71 @@ from ..tokenisers import RNA
 POSITION_EMBEDDING_TYPES = ("absolute", "sinusoidal", "rotary", "none")
 LAYER_NORM_POSITIONS = ("pre", "post")
 POOLINGS = ("cls", "mean")
+
+# A check returns what is wrong with a field's value ("must be ...; got ..."), or None when it is right.
+Check = Callable[[Any, "MultiMoleculeConfig"], "str | None"]
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "..."
+
+
+def _real(value: Any) -> bool:
+    """A finite number, not a bool (math.isfinite would overflow on a huge int, which is finite anyway)."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+
+
+def positive_int(value: Any, config: MultiMoleculeConfig) -> str | None:
+    return None if type(value) is int and value > 0 else f"must be a positive integer; got {_shown(value)}"
+
+
+def non_negative_int(value: Any, config: MultiMoleculeConfig) -> str | None:
+    return None if type(value) is int and value >= 0 else f"must be an integer >= 0; got {_shown(value)}"
+
+
+def positive_number(value: Any, config: MultiMoleculeConfig) -> str | None:
+    return None if _real(value) and value > 0 else f"must be a finite number > 0; got {_shown(value)}"
+
+
+def non_negative_number(value: Any, config: MultiMoleculeConfig) -> str | None:
+    return None if _real(value) and value >= 0 else f"must be a finite number >= 0; got {_shown(value)}"
+
+
+def probability(value: Any, config: MultiMoleculeConfig) -> str | None:
+    """A dropout: 1 would drop everything."""
+    return None if _real(value) and 0 <= value < 1 else f"must be a probability in [0, 1); got {_shown(value)}"
+
+
+def activation(value: Any, config: MultiMoleculeConfig) -> str | None:
+    if isinstance(value, str) and value in ACT2FN:
+        return None
+    names = ", ".join(sorted(ACT2FN))
+    return f"must be an activation of transformers.activations.ACT2FN ({names}); got {_shown(value)}"
+
+
+def token_id(value: Any, config: MultiMoleculeConfig) -> str | None:
+    """None, or a row of the embedding (a list of them for several end tokens)."""
+    ids = value if isinstance(value, list | tuple) else [value]
+    if value is None or all(type(item) is int and 0 <= item < config.vocab_size for item in ids):
+        return None
+    return f"must be None or a token id in [0, vocab_size={config.vocab_size}); got {_shown(value)}"
+
+
+def one_of(*choices: str) -> Check:
+    def check(value: Any, config: MultiMoleculeConfig) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(choices)}; got {_shown(value)}"
+
+    return check
+
+
+def optional(check: Check) -> Check:
+    def optional_check(value: Any, config: MultiMoleculeConfig) -> str | None:
+        return None if value is None else check(value, config)
+
+    return optional_check
 
 
 class MultiMoleculeConfig(PreTrainedConfig):
@@ -55,6 +126,34 @@ class MultiMoleculeConfig(PreTrainedConfig):
 
     model_type = "multimolecule"
 
+    # field -> check, in order (vocab_size before the token ids checked against it). A family adds its own
+    # fields: `field_checks: ClassVar[Mapping[str, Check]] = {**MultiMoleculeConfig.field_checks, "x": check}`.
+    field_checks: ClassVar[Mapping[str, Check]] = {
+        "vocab_size": positive_int,
+        "hidden_size": positive_int,
+        "num_hidden_layers": positive_int,
+        "num_attention_heads": positive_int,
+        "intermediate_size": positive_int,
+        "max_position_embeddings": positive_int,
+        "num_labels": positive_int,
+        "hidden_act": activation,
+        "head_act": activation,
+        "position_embedding_type": one_of(*POSITION_EMBEDDING_TYPES),
+        "position_offset": non_negative_int,
+        "rotary_base": positive_number,
+        "layer_norm_position": one_of(*LAYER_NORM_POSITIONS),
+        "layer_norm_eps": positive_number,
+        "initializer_range": non_negative_number,
+        "pooling": one_of(*POOLINGS),
+        "problem_type": optional(one_of(*PROBLEM_TYPES, *PROBLEM_TYPE_ALIASES)),
+    }
+    # field name ending -> check, for every field with that ending (those a family adds included)
+    suffix_checks: ClassVar[Mapping[str, Check]] = {
+        "_token_id": token_id,
+        "_dropout": probability,
+        "_eps": positive_number,
+    }
+
     vocab_size: int = len(RNA.vocabulary())
     hidden_size: int = 768
     num_hidden_layers: int = 12
@@ -92,16 +191,31 @@ class MultiMoleculeConfig(PreTrainedConfig):
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
-        _check_choice("position_embedding_type", self.position_embedding_type, POSITION_EMBEDDING_TYPES)
-        _check_choice("layer_norm_position", self.layer_norm_position, LAYER_NORM_POSITIONS)
-        _check_choice("pooling", self.pooling, POOLINGS)
-        if self.problem_type is not None:
-            _check_choice("problem_type", self.problem_type, PROBLEM_TYPES + tuple(PROBLEM_TYPE_ALIASES))
+        self.check_fields()
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
                 f"({self.num_attention_heads})"
             )
+
+    def check_fields(self) -> None:
+        """Refuse values that cannot be right, with a one-line `ValueError` naming the field.
+
+        Runs `field_checks`, then `suffix_checks` on every field name with that ending, then requires every
+        float field to be finite (NaN and infinity pass most comparisons and poison every output).
+        """
+        names = [field.name for field in dataclasses.fields(self)]
+        checks = [*self.field_checks.items()]
+        for suffix, check in self.suffix_checks.items():
+            checks += [(name, check) for name in names if name.endswith(suffix)]
+        for name, check in checks:
+            problem = check(getattr(self, name), self)
+            if problem:
+                raise ValueError(f"{name} {problem}")
+        for name in names:
+            value = getattr(self, name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number; got {value}")
 
     @property
     def head_dim(self) -> int:
@@ -126,8 +240,3 @@ class BertStyleConfig(MultiMoleculeConfig):
     embedding_norm: bool = True
     final_norm: bool = False
     type_vocab_size: int = 2
-
-
-def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
