@@ -29,6 +29,7 @@ from multimolecule.convert.keymap import KeyMap
 from multimolecule.models.ernierna import (
     ErnieRnaConfig,
     ErnieRnaForMaskedLM,
+    ErnieRnaForSecondaryStructurePrediction,
 )
 
 from ._esm import ESM_RULES
@@ -148,10 +149,17 @@ PARITY = {
     "pooler_output": ("pooler_output", "sequences"),
     "last_attn_scores": ("attention_scores", "token_pairs"),
 }
-
+SS_PARITY = {"last_hidden_state": ("last_hidden_state", "tokens"), "ss_logits": ("logits", "pairs")}
 
 VARIANTS = {
     "ernierna": ErnieRnaConverter(
         "ernierna", ErnieRnaForMaskedLM, VOCABULARY, token_rows=UNKNOWN_LETTERS, parity=PARITY
+    ),
+    "ernierna-ss": ErnieRnaConverter(
+        "ernierna-ss",
+        ErnieRnaForSecondaryStructurePrediction,
+        VOCABULARY,
+        token_rows=UNKNOWN_LETTERS,
+        parity=SS_PARITY,
     ),
 }

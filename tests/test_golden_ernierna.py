@@ -18,7 +18,7 @@ from multimolecule import converters
 from multimolecule.convert.vocabulary import VocabularyRemap
 from multimolecule.models.ernierna.modeling_ernierna import base_pairing_prior
 
-CASES = ("ernierna",)
+CASES = ("ernierna", "ernierna-ss")
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +68,11 @@ class Case:
 @pytest.fixture(scope="module")
 def pretrained(converted):
     return Case("ernierna", converted["ernierna"])
+
+
+@pytest.fixture(scope="module")
+def structure(converted):
+    return Case("ernierna-ss", converted["ernierna-ss"])
 
 
 def test_convert_list_shows_both_variants_as_convertible(capsys):
@@ -162,3 +167,51 @@ def test_pair_bias_needs_input_ids_and_sdpa_is_refused(converted):
         model(inputs_embeds=torch.zeros(1, 4, model.config.hidden_size))
     with pytest.raises(ValueError, match="scaled_dot_product_attention"):
         AutoModel.from_pretrained(converted["ernierna"], attn_implementation="sdpa")
+
+
+def test_structure_outputs_through_the_cli(structure, converted):
+    model = multimolecule.ErnieRnaForSecondaryStructurePrediction.from_pretrained(converted["ernierna-ss"]).eval()
+    head = model.config.ss_attention_head
+    assert head == structure.meta["hyperparameters"]["ss_head_attention_head_used"]
+    assert model.config.ss_num_layers == structure.meta["hyperparameters"]["ss_head_resnet_blocks"]
+    assert model.config.ss_threshold is None  # the release calls pairs with a solver, not a threshold
+    expected, real = structure.expected, structure.real
+    with torch.no_grad():
+        output = model(structure.input_ids, structure.attention_mask, output_hidden_states=True)
+    structure.assert_close(output.hidden_states[-1][real], expected["last_hidden_state"][real], "last_hidden_state")
+    scores = structure.token_pairs(output.attention_scores[:, head])
+    structure.assert_close(scores, structure.token_pairs(expected["last_attn_scores_head5"]), "head scores")
+    lengths = (structure.attention_mask.sum(-1) - 2).tolist()
+    assert output.logits.shape == expected["ss_logits"].shape
+    assert output.mask.sum((-1, -2)).tolist() == [n * n for n in lengths]
+    ours, theirs = (
+        torch.cat([t[i, :n, :n].flatten() for i, n in enumerate(lengths)])
+        for t in (output.logits, expected["ss_logits"])
+    )
+    structure.assert_close(ours, theirs, "ss_logits")
+    assert torch.equal(output.logits, output.logits.transpose(-1, -2))
+
+
+def test_structure_map_in_a_padded_batch_equals_alone(converted):
+    model = multimolecule.ErnieRnaForSecondaryStructurePrediction.from_pretrained(converted["ernierna-ss"]).eval()
+    tokenizer = AutoTokenizer.from_pretrained(converted["ernierna-ss"])
+    sequences = ["GGGUGCGAUCAUACCAGCACUAAUGCCCUCC", "GGACUUCGGUCC", "ACGUN"]
+    with torch.no_grad():
+        batched = model(**tokenizer(sequences, padding=True, return_tensors="pt")).logits
+        assert torch.isfinite(batched).all()
+        for index, sequence in enumerate(sequences):
+            alone = model(**tokenizer(sequence, return_tensors="pt")).logits
+            n = len(sequence)
+            assert torch.allclose(batched[index, :n, :n], alone[0], atol=1e-5)
+            assert not batched[index, n:].any() and not batched[index, :, n:].any()
+
+
+def test_structure_card_says_how_to_get_base_pairs(converted):
+    card = (converted["ernierna-ss"] / "README.md").read_text()
+    assert 'pipeline("rna-secondary-structure"' in card and "ss_attention_head" in card
+
+
+def test_a_structure_head_past_the_last_attention_head_is_a_clear_error():
+    config = multimolecule.ErnieRnaConfig(num_hidden_layers=1, hidden_size=16, num_attention_heads=4)
+    with pytest.raises(ValueError, match=r"^ss_attention_head is 5, but the model has 4 attention heads$"):
+        multimolecule.ErnieRnaForSecondaryStructurePrediction(config)
