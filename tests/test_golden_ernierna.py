@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import golden_case, run_convert
+from conftest import assert_structure_batched_equals_alone, convert_golden, golden_case, run_convert
 from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
 import multimolecule
@@ -24,17 +24,7 @@ CASES = ("ernierna", "ernierna-ss")
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
     """case -> output directory, each fixture converted once per module."""
-    root = tmp_path_factory.mktemp("converted")
-    outputs = {}
-    for name in CASES:
-        case = golden_case("ernierna", name)
-        output = root / name
-        status = run_convert(
-            case.variant, "--checkpoint", case.checkpoint, "--output", output, "--no-verify", *case.overrides
-        )
-        assert status == 0, f"conversion of {name} failed"
-        outputs[name] = output
-    return outputs
+    return convert_golden(tmp_path_factory.mktemp("converted"), [("ernierna", name) for name in CASES])
 
 
 class Case:
@@ -193,17 +183,9 @@ def test_structure_outputs_through_the_cli(structure, converted):
 
 
 def test_structure_map_in_a_padded_batch_equals_alone(converted):
-    model = multimolecule.ErnieRnaForSecondaryStructurePrediction.from_pretrained(converted["ernierna-ss"]).eval()
-    tokenizer = AutoTokenizer.from_pretrained(converted["ernierna-ss"])
-    sequences = ["GGGUGCGAUCAUACCAGCACUAAUGCCCUCC", "GGACUUCGGUCC", "ACGUN"]
-    with torch.no_grad():
-        batched = model(**tokenizer(sequences, padding=True, return_tensors="pt")).logits
-        assert torch.isfinite(batched).all()
-        for index, sequence in enumerate(sequences):
-            alone = model(**tokenizer(sequence, return_tensors="pt")).logits
-            n = len(sequence)
-            assert torch.allclose(batched[index, :n, :n], alone[0], atol=1e-5)
-            assert not batched[index, n:].any() and not batched[index, :, n:].any()
+    assert_structure_batched_equals_alone(
+        multimolecule.ErnieRnaForSecondaryStructurePrediction, converted["ernierna-ss"]
+    )
 
 
 def test_structure_card_says_how_to_get_base_pairs(converted):

@@ -8,7 +8,7 @@ from torch import nn
 from transformers.activations import ACT2FN
 
 from ...modules.heads import pack_tokens
-from ...modules.pairwise import ResidualBlock, pair_mask
+from ...modules.pairwise import dilated_residual_blocks, pair_mask
 from ...tokenisers import RNA
 from ..modeling_utils import (
     BackboneModel,
@@ -104,10 +104,7 @@ class SecondaryStructureHead(nn.Module):
         self.conv1 = nn.Conv2d(1, config.ss_conv_channels, kernel_size=size, padding=size // 2)
         self.dropout = nn.Dropout(config.ss_dropout)
         self.conv2 = nn.Conv2d(config.ss_conv_channels, config.ss_hidden_size - 1, kernel_size=size, padding=size // 2)
-        self.blocks = nn.ModuleList(
-            ResidualBlock(config.ss_hidden_size, dilation=2 ** (index % 3), dropout=config.ss_dropout)
-            for index in range(config.ss_num_layers)
-        )
+        self.blocks = dilated_residual_blocks(config.ss_hidden_size, config.ss_num_layers, config.ss_dropout)
         self.final = nn.Conv2d(config.ss_hidden_size, 1, kernel_size=3, padding=1)
 
     def forward(self, scores: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
