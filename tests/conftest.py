@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from transformers import AutoTokenizer
 
 from multimolecule import converters
 from multimolecule.convert.cli import main as convert_main
@@ -49,6 +50,35 @@ def golden_case(family: str, case: str) -> GoldenCase:
 
 def run_convert(*argv: str | Path) -> int:
     return convert_main([str(arg) for arg in argv])
+
+
+def convert_golden(root: Path, cases: list[tuple[str, str]]) -> dict[str, Path]:
+    """Convert each (family, case) fixture through the CLI into root/<case>; case -> output directory."""
+    outputs = {}
+    for family, name in cases:
+        case = golden_case(family, name)
+        output = root / name
+        status = run_convert(
+            case.variant, "--checkpoint", case.checkpoint, "--output", output, "--no-verify", *case.overrides
+        )
+        assert status == 0, f"conversion of {name} failed"
+        outputs[name] = output
+    return outputs
+
+
+def assert_structure_batched_equals_alone(model_class, directory: Path) -> None:
+    """A padded batch gives every sequence the (finite) structure map it gets alone, zero outside its square."""
+    model = model_class.from_pretrained(directory).eval()
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    sequences = ["GGGUGCGAUCAUACCAGCACUAAUGCCCUCC", "GGACUUCGGUCC", "ACGUN"]
+    with torch.no_grad():
+        batched = model(**tokenizer(sequences, padding=True, return_tensors="pt")).logits
+        assert torch.isfinite(batched).all()
+        for index, sequence in enumerate(sequences):
+            alone = model(**tokenizer(sequence, return_tensors="pt")).logits
+            n = len(sequence)
+            assert torch.allclose(batched[index, :n, :n], alone[0], atol=1e-5)
+            assert not batched[index, n:].any() and not batched[index, :, n:].any()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import golden_case, run_convert
+from conftest import convert_golden, golden_case, run_convert
 from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForPreTraining, AutoTokenizer
 
 import multimolecule
@@ -35,17 +35,7 @@ ARCHITECTURES = {
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    root = tmp_path_factory.mktemp("converted")
-    outputs = {}
-    for name, (family, case_name) in CASES.items():
-        case = golden_case(family, case_name)
-        output = root / name
-        status = run_convert(
-            case.variant, "--checkpoint", case.checkpoint, "--output", output, "--no-verify", *case.overrides
-        )
-        assert status == 0, f"conversion of {name} failed"
-        outputs[name] = output
-    return outputs
+    return convert_golden(tmp_path_factory.mktemp("converted"), list(CASES.values()))  # names are the cases'
 
 
 def remap(case, tokenizer) -> VocabularyRemap:

@@ -14,7 +14,7 @@ import json
 
 import pytest
 import torch
-from conftest import golden_case, run_convert
+from conftest import assert_structure_batched_equals_alone, convert_golden, golden_case, run_convert
 from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
 import multimolecule
@@ -35,17 +35,7 @@ NEW_VARIANTS = ("calm", "utrlm-te_el", "utrlm-mrl", "rinalmo-giga", "rinalmo-meg
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
     """case -> output directory, each fixture converted once per module."""
-    root = tmp_path_factory.mktemp("converted")
-    outputs = {}
-    for family, name in CASES:
-        case = golden_case(family, name)
-        output = root / name
-        status = run_convert(
-            case.variant, "--checkpoint", case.checkpoint, "--output", output, "--no-verify", *case.overrides
-        )
-        assert status == 0, f"conversion of {name} failed"
-        outputs[name] = output
-    return outputs
+    return convert_golden(tmp_path_factory.mktemp("converted"), CASES)
 
 
 class Loaded:
@@ -164,16 +154,7 @@ def test_release_heads_through_the_architecture(loaded):
 
 
 def test_rinalmo_secondary_structure_in_a_padded_batch_equals_alone(converted):
-    model = multimolecule.RiNALMoForSecondaryStructurePrediction.from_pretrained(converted["rinalmo-ss"]).eval()
-    tokenizer = AutoTokenizer.from_pretrained(converted["rinalmo-ss"])
-    sequences = ["GGGUGCGAUCAUACCAGCACUAAUGCCCUCC", "GGACUUCGGUCC", "ACGUN"]
-    with torch.no_grad():
-        batched = model(**tokenizer(sequences, padding=True, return_tensors="pt")).logits
-        for index, sequence in enumerate(sequences):
-            alone = model(**tokenizer(sequence, return_tensors="pt")).logits
-            n = len(sequence)
-            assert torch.allclose(batched[index, :n, :n], alone[0], atol=1e-5)
-            assert not batched[index, n:].any() and not batched[index, :, n:].any()
+    assert_structure_batched_equals_alone(multimolecule.RiNALMoForSecondaryStructurePrediction, converted["rinalmo-ss"])
 
 
 def test_token_dropout_scales_by_the_share_of_masks(converted):

@@ -204,6 +204,11 @@ def compare_outputs(conversion: Conversion, reference: Reference) -> tuple[dict[
             actual, expected = torch.stack(actual)[:, tokens], expected[:, tokens]
         elif kind == "vocabulary":
             actual, expected = actual[tokens][:, columns[0]], expected[tokens][:, columns[1]]
+        elif kind == "token_pairs":  # (batch, [heads,] length, length) over every real token
+            actual, expected = (
+                torch.cat([tensor[i][..., real, :][..., real].flatten() for i, real in enumerate(tokens)])
+                for tensor in (actual, expected)
+            )
         elif kind == "pairs":
             actual = torch.cat([actual[i, :n, :n].flatten() for i, n in enumerate(lengths)])
             expected = torch.cat([expected[i, :n, :n].flatten() for i, n in enumerate(lengths)])

@@ -8,8 +8,19 @@ from .calm import (
     CaLmPreTrainedModel,
 )
 from .configuration_utils import MultiMoleculeConfig
+from .ernierna import (
+    ErnieRnaConfig,
+    ErnieRnaForContactPrediction,
+    ErnieRnaForMaskedLM,
+    ErnieRnaForSecondaryStructurePrediction,
+    ErnieRnaForSequencePrediction,
+    ErnieRnaForTokenPrediction,
+    ErnieRnaModel,
+    ErnieRnaPreTrainedModel,
+)
 from .modeling_utils import (
     BackboneModel,
+    BackboneOutput,
     ForContactPrediction,
     ForMaskedLM,
     ForSecondaryStructurePrediction,
@@ -91,6 +102,7 @@ __all__ = [
     "AutoModelForSequencePrediction",
     "AutoModelForTokenPrediction",
     "BackboneModel",
+    "BackboneOutput",
     "CaLmConfig",
     "CaLmForContactPrediction",
     "CaLmForMaskedLM",
@@ -98,6 +110,14 @@ __all__ = [
     "CaLmForTokenPrediction",
     "CaLmModel",
     "CaLmPreTrainedModel",
+    "ErnieRnaConfig",
+    "ErnieRnaForContactPrediction",
+    "ErnieRnaForMaskedLM",
+    "ErnieRnaForSecondaryStructurePrediction",
+    "ErnieRnaForSequencePrediction",
+    "ErnieRnaForTokenPrediction",
+    "ErnieRnaModel",
+    "ErnieRnaPreTrainedModel",
     "ForContactPrediction",
     "ForMaskedLM",
     "ForSecondaryStructurePrediction",

@@ -34,14 +34,24 @@ _BACKBONES: dict[str, type[BackboneModel]] = {}
 
 
 @dataclass
+class BackboneOutput(BaseModelOutputWithPooling):
+    """`attention_scores`: the last layer's pre-softmax attention scores (batch, heads, length, length), for a
+    family whose attention bias flows from layer to layer (`BackboneModel.pair_bias_class`); None otherwise."""
+
+    attention_scores: torch.Tensor | None = None
+
+
+@dataclass
 class MaskedLMOutput(ModelOutput):
-    """`logits` over the vocabulary for every token; `contacts` (batch, n, n) when asked for."""
+    """`logits` over the vocabulary for every token; `contacts` (batch, n, n) when asked for;
+    `attention_scores` as in `BackboneOutput`."""
 
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None
     contacts: torch.Tensor | None = None
     hidden_states: tuple[torch.Tensor, ...] | None = None
     attentions: tuple[torch.Tensor, ...] | None = None
+    attention_scores: torch.Tensor | None = None
 
 
 @dataclass
@@ -81,10 +91,16 @@ class BackboneModel(MultiMoleculePreTrainedModel):
 
     Built from `embeddings_class` and `encoder_class`: a family whose embeddings or layers differ sets its own
     (e.g. `embeddings_class = TokenDropoutEmbeddings`, an encoder whose `layer_class` is the family's layer).
+
+    `pair_bias_class`, when a family sets it, is built with the config and called on `input_ids`; it returns
+    an additive attention bias (batch, heads, length, length) that flows through the layers (each layer adds
+    the previous one's pre-softmax scores, eager attention), and the last layer's scores are returned as
+    `attention_scores`. Families without it compute and keep nothing extra.
     """
 
     embeddings_class: ClassVar[type[nn.Module]] = Embeddings
     encoder_class: ClassVar[type[nn.Module]] = Encoder
+    pair_bias_class: ClassVar[type[nn.Module] | None] = None
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -94,6 +110,7 @@ class BackboneModel(MultiMoleculePreTrainedModel):
         super().__init__(config)
         self.embeddings = self.embeddings_class(config)
         self.encoder = self.encoder_class(config)
+        self.pair_bias = self.pair_bias_class(config) if self.pair_bias_class is not None else None
         self.pooler = Pooler(config) if config.add_pooler else None
         self.post_init()
 
@@ -114,9 +131,11 @@ class BackboneModel(MultiMoleculePreTrainedModel):
         return_dict: bool | None = None,
         token_type_ids: torch.Tensor | None = None,
         **kwargs,
-    ) -> BaseModelOutputWithPooling | tuple:
+    ) -> BackboneOutput | tuple:
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids and inputs_embeds")
+        if self.pair_bias is not None and input_ids is None:
+            raise ValueError(f"{type(self).__name__} computes its pair bias from the tokens: pass input_ids")
         reference = input_ids if input_ids is not None else inputs_embeds[..., 0]
         if reference.dim() != 2:
             raise ValueError(f"expected a batch of shape (batch, length), got {tuple(reference.shape)}")
@@ -159,12 +178,14 @@ class BackboneModel(MultiMoleculePreTrainedModel):
             self._additive_mask(attention_mask, embeddings.dtype) if padded else None,  # None: SDPA's fastest kernel
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
+            bias=self.pair_bias(input_ids).to(embeddings.dtype) if self.pair_bias is not None else None,
         )
-        outputs = BaseModelOutputWithPooling(
+        outputs = BackboneOutput(
             last_hidden_state=encoded.last_hidden_state,
             pooler_output=self.pooler(encoded.last_hidden_state) if self.pooler is not None else None,
             hidden_states=encoded.hidden_states,
             attentions=encoded.attentions,
+            attention_scores=encoded.attention_scores,
         )
         return_dict = self.config.return_dict if return_dict is None else return_dict
         return outputs if return_dict else outputs.to_tuple()
@@ -250,6 +271,7 @@ class ForMaskedLM(MultiMoleculePreTrainedModel):
             "contacts": contacts,
             "hidden_states": outputs.hidden_states,
             "attentions": outputs.attentions if output_attentions else None,
+            "attention_scores": outputs.get("attention_scores"),
         }
         head_labels = None if self.mlm_labels else labels
         fields.update(self.head_outputs(outputs.last_hidden_state, input_ids, attention_mask, head_labels, fields))
@@ -262,17 +284,19 @@ class ForMaskedLM(MultiMoleculePreTrainedModel):
 @dataclass
 class SecondaryStructureOutput(PredictionOutput):
     """`logits`: base-pairing logits (batch, n, n), symmetric, before the sigmoid; `mask`: real pairs;
-    `lm_logits` and `contacts`: the masked-LM head and the contact regression the release also carries."""
+    `lm_logits` and `contacts`: the masked-LM head and the contact regression the release also carries;
+    `attention_scores` as in `BackboneOutput`."""
 
     lm_logits: torch.Tensor | None = None
     contacts: torch.Tensor | None = None
+    attention_scores: torch.Tensor | None = None
 
 
 class ForSecondaryStructurePrediction(ForMaskedLM):
     """A release's secondary-structure model: the masked-LM model (and contact regression, where the release has
-    one) plus `ss_head_class`, built with the config and called on the nucleotides' final hidden states
-    (batch, n, hidden) and their mask (batch, n); it returns pair logits (batch, n, n).
-    `labels`: (batch, n, n) base-pair map, 1 paired, 0 unpaired, -100 ignored."""
+    one) plus `ss_head_class`, built with the config and called on `ss_features` (by default the nucleotides'
+    final hidden states, (batch, n, hidden)) and the nucleotides' mask (batch, n); it returns pair logits
+    (batch, n, n). `labels`: (batch, n, n) base-pair map, 1 paired, 0 unpaired, -100 ignored."""
 
     ss_head_class: ClassVar[type[nn.Module]]
     output_class = SecondaryStructureOutput
@@ -283,9 +307,15 @@ class ForSecondaryStructurePrediction(ForMaskedLM):
         self.ss_head = self.ss_head_class(config)
         self.post_init()
 
+    def ss_features(self, last_hidden_state, nucleotides, fields) -> tuple[torch.Tensor, torch.Tensor]:
+        """(what the head reads, packed to the n nucleotides of each sequence, and their mask (batch, n)) from
+        the final hidden states, the nucleotide positions (batch, length) and the output fields so far."""
+        return pack_tokens(last_hidden_state, nucleotides)
+
     def head_outputs(self, last_hidden_state, input_ids, attention_mask, labels, fields):
         attention_mask = _mask_or_default(self.config, input_ids, attention_mask)
-        features, valid = pack_tokens(last_hidden_state, nucleotide_mask(self.config, input_ids, attention_mask))
+        nucleotides = nucleotide_mask(self.config, input_ids, attention_mask)
+        features, valid = self.ss_features(last_hidden_state, nucleotides, fields)
         logits = self.ss_head(features, valid)
         mask = valid.unsqueeze(-1) & valid.unsqueeze(-2)
         loss = None

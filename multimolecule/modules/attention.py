@@ -23,18 +23,47 @@ def eager_attention(
     scores = torch.matmul(query * scaling, key.transpose(-1, -2))  # scaling (length, dim) beats (length, length)
     if attention_mask is not None:
         scores = scores + attention_mask
-    weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    return _attend(module, scores, value, dropout)
+
+
+def _attend(module: nn.Module, scores: torch.Tensor, value: torch.Tensor, dropout: float) -> tuple[torch.Tensor, ...]:
+    """(softmax(scores) V as (batch, length, heads, head_dim), the weights)."""
+    weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(value.dtype)
     weights = nn.functional.dropout(weights, p=dropout, training=module.training)
-    output = torch.matmul(weights, value).transpose(1, 2).contiguous()
-    return output, weights
+    return torch.matmul(weights, value).transpose(1, 2).contiguous(), weights
+
+
+def carried_attention(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    bias: torch.Tensor,
+    scaling: float,
+    dropout: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Eager attention whose pre-softmax scores, `bias` included, are also returned for the next layer.
+
+    Padded keys (where the additive `attention_mask` is negative) are set to the dtype's minimum with
+    `masked_fill`: the scores handed on stay finite, so no later sum or product of them can make NaN."""
+    scores = torch.matmul(query * scaling, key.transpose(-1, -2)) + bias
+    if attention_mask is not None:
+        scores = scores.masked_fill(attention_mask < 0, torch.finfo(scores.dtype).min)
+    return (*_attend(module, scores, value, dropout), scores)
 
 
 class SelfAttention(nn.Module):
     """Bidirectional multi-head self-attention.
 
     `attention_mask` is additive and broadcastable to (batch, heads, length, length): padding and any
-    per-pair bias a family needs both go there. Attention weights are only materialised when asked for
-    (`output_attentions=True`), in which case the eager path runs whatever the configured implementation.
+    per-pair bias that stays the same in every layer both go there. Attention weights are only materialised
+    when asked for (`output_attentions=True`), in which case the eager path runs whatever the configured
+    implementation.
+
+    `bias` (batch, heads, length, length) is a bias that flows from layer to layer (ERNIE-RNA): it is added to
+    the scores, which are then returned as the third output for the next layer to add to its own. That path
+    needs the scores, so it always runs eager attention; without `bias` the third output is None.
     """
 
     # The SDPA wrapper treats a module without this attribute as causal when no mask is given.
@@ -59,7 +88,8 @@ class SelfAttention(nn.Module):
         attention_mask: torch.Tensor | None = None,
         rotary: RotaryEmbedding | None = None,
         output_attentions: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        bias: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         batch, length, _ = hidden_states.shape
         shape = (batch, length, self.num_heads, self.head_dim)
         query = self.q_proj(hidden_states).view(shape).transpose(1, 2)
@@ -68,17 +98,16 @@ class SelfAttention(nn.Module):
         if rotary is not None:
             query, key = rotary(query, key)
 
-        implementation = "eager" if output_attentions else self.config._attn_implementation
-        attention = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention)
-        output, weights = attention(
-            self,
-            query,
-            key,
-            value,
-            attention_mask,
-            scaling=self.scaling,
-            dropout=self.dropout if self.training else 0.0,
-        )
+        dropout = self.dropout if self.training else 0.0
+        scores = None
+        if bias is not None:
+            output, weights, scores = carried_attention(
+                self, query, key, value, attention_mask, bias, self.scaling, dropout
+            )
+        else:
+            implementation = "eager" if output_attentions else self.config._attn_implementation
+            attention = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention)
+            output, weights = attention(self, query, key, value, attention_mask, scaling=self.scaling, dropout=dropout)
         output = output.reshape(batch, length, -1)
         # weights the caller did not ask for would stay alive while the next layer runs
-        return self.out_proj(output), weights if output_attentions else None
+        return self.out_proj(output), weights if output_attentions else None, scores

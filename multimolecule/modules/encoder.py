@@ -8,6 +8,7 @@ stack, instead of adding a switch every other family then carries.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -132,13 +133,18 @@ class EncoderLayer(GradientCheckpointingLayer):
         attention_mask: torch.Tensor | None = None,
         rotary: RotaryEmbedding | None = None,
         output_attentions: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        def attend(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-            return self.attention(x, attention_mask, rotary, output_attentions)
+        bias: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """(hidden states, attention weights when asked for, the scores the next layer adds when `bias` flows)."""
+        carried = None
 
-        return (
-            self.pre_norm_block(hidden_states, attend) if self.pre_norm else self.post_norm_block(hidden_states, attend)
-        )
+        def attend(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+            nonlocal carried
+            output, weights, carried = self.attention(x, attention_mask, rotary, output_attentions, bias)
+            return output, weights
+
+        block = self.pre_norm_block if self.pre_norm else self.post_norm_block
+        return (*block(hidden_states, attend), carried)
 
     def pre_norm_block(self, hidden_states: torch.Tensor, attend) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x + attention(norm(x)), then x + ffn(norm(x)); `attend` runs the attention with the layer's mask."""
@@ -155,9 +161,21 @@ class EncoderLayer(GradientCheckpointingLayer):
         return hidden_states, weights
 
 
+@dataclass
+class EncoderOutput(BaseModelOutput):
+    """`attention_scores`: the last layer's pre-softmax scores (batch, heads, length, length), the flowing bias
+    included, when a `bias` flows through the layers; padded keys hold the dtype's minimum."""
+
+    attention_scores: torch.Tensor | None = None
+
+
 class Encoder(nn.Module):
     """The stack of `layer_class` layers. `hidden_states[-1]` of the output is the final (normed)
-    `last_hidden_state`."""
+    `last_hidden_state`.
+
+    A `bias` (batch, heads, length, length) flows through the stack: the first layer adds it to its attention
+    scores and each layer hands its pre-softmax scores to the next (eager attention). Without one, nothing
+    extra is computed or kept."""
 
     layer_class: ClassVar[type[nn.Module]] = EncoderLayer
 
@@ -175,11 +193,12 @@ class Encoder(nn.Module):
         attention_mask: torch.Tensor | None = None,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
-    ) -> BaseModelOutput:
+        bias: torch.Tensor | None = None,
+    ) -> EncoderOutput:
         all_hidden_states = [hidden_states] if output_hidden_states else None
         all_attentions = [] if output_attentions else None
         for layer in self.layers:
-            hidden_states, weights = layer(hidden_states, attention_mask, self.rotary, output_attentions)
+            hidden_states, weights, bias = layer(hidden_states, attention_mask, self.rotary, output_attentions, bias)
             if output_hidden_states:
                 all_hidden_states.append(hidden_states)
             if output_attentions:
@@ -188,8 +207,9 @@ class Encoder(nn.Module):
             hidden_states = self.final_norm(hidden_states)
             if output_hidden_states:
                 all_hidden_states[-1] = hidden_states
-        return BaseModelOutput(
+        return EncoderOutput(
             last_hidden_state=hidden_states,
             hidden_states=tuple(all_hidden_states) if output_hidden_states else None,
             attentions=tuple(all_attentions) if output_attentions else None,
+            attention_scores=bias,
         )

@@ -63,6 +63,11 @@ class ResidualBlock(nn.Module):
         return x + out
 
 
+def dilated_residual_blocks(channels: int, depth: int, dropout: float) -> nn.ModuleList:
+    """`depth` `ResidualBlock`s whose dilations cycle 1, 2, 4 (RNA-FM's and ERNIE-RNA's structure heads)."""
+    return nn.ModuleList(ResidualBlock(channels, dilation=2 ** (index % 3), dropout=dropout) for index in range(depth))
+
+
 class BottleneckBlock(nn.Module):
     """(1x1 conv -> instance norm -> ReLU) -> (kxk conv -> IN -> ReLU) -> (1x1 conv -> IN -> ReLU), plus the
     identity; bias-free convolutions, the norms over real pairs only (RiNALMo's block)."""

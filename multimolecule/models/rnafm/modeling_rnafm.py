@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...modules.pairwise import ResidualBlock, mirror_upper, outer_concat, pair_mask
+from ...modules.pairwise import dilated_residual_blocks, mirror_upper, outer_concat, pair_mask
 from ..modeling_utils import (
     BackboneModel,
     ForContactPrediction,
@@ -53,10 +53,7 @@ class SecondaryStructureHead(nn.Module):
         super().__init__()
         self.pre_reduction = nn.Linear(config.hidden_size, config.ss_reduction_size)
         self.first = nn.Conv2d(2 * config.ss_reduction_size, config.ss_hidden_size, kernel_size=1)
-        self.blocks = nn.ModuleList(
-            ResidualBlock(config.ss_hidden_size, dilation=2 ** (index % 3), dropout=config.ss_dropout)
-            for index in range(config.ss_num_layers)
-        )
+        self.blocks = dilated_residual_blocks(config.ss_hidden_size, config.ss_num_layers, config.ss_dropout)
         self.final = nn.Conv2d(config.ss_hidden_size, 1, kernel_size=3, padding=1)
 
     def forward(self, features: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
