@@ -164,7 +164,7 @@ def test_structure_outputs_through_the_cli(structure, converted):
     head = model.config.ss_attention_head
     assert head == structure.meta["hyperparameters"]["ss_head_attention_head_used"]
     assert model.config.ss_num_layers == structure.meta["hyperparameters"]["ss_head_resnet_blocks"]
-    assert model.config.ss_threshold is None  # the release calls pairs with a solver, not a threshold
+    assert model.config.pair_threshold is None  # the release calls pairs with a solver, not a threshold
     expected, real = structure.expected, structure.real
     with torch.no_grad():
         output = model(structure.input_ids, structure.attention_mask, output_hidden_states=True)

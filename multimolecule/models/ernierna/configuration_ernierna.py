@@ -20,7 +20,7 @@ class ErnieRnaConfig(MultiMoleculeConfig):
     `ss_*` size the secondary-structure head of `ernierna-ss`, which reads head `ss_attention_head` of the last
     layer's pre-softmax scores: `ss_conv_channels` channels of two `ss_kernel_size` convolutions, then
     `ss_num_layers` dilated residual blocks of `ss_hidden_size` channels. The release calls pairs with an
-    iterative constraint solver rather than a probability threshold, so `ss_threshold` is None.
+    iterative constraint solver rather than a probability threshold, so `pair_threshold` is None.
 
     Example:
         >>> from multimolecule import ErnieRnaConfig, ErnieRnaModel
@@ -49,4 +49,3 @@ class ErnieRnaConfig(MultiMoleculeConfig):
     ss_hidden_size: int = 64
     ss_num_layers: int = 8
     ss_dropout: float = 0.3
-    ss_threshold: float | None = None
