@@ -134,9 +134,13 @@ def _vocabulary(conversion: Conversion) -> str:
             + ", ".join(f"`{theirs}` as `{ours}`" for theirs, ours in remap.respelled.items())
             + " (the same token under MultiMolecule's spelling)."
         )
+    redirected: dict[str, list[str]] = {}
     for ours, theirs in remap.token_rows.items():
+        redirected.setdefault(theirs, []).append(ours)
+    for theirs, tokens in redirected.items():
         lines.append(
-            f"`{ours}` takes the original `{theirs}` embedding, as the original tokenizer reads it as `{theirs}`."
+            f"{_list(tokens, limit=len(tokens))} take{'s' if len(tokens) == 1 else ''} the original `{theirs}` "
+            f"embedding, as the original tokenizer reads {'it' if len(tokens) == 1 else 'them'} as `{theirs}`."
         )
     others = [token for token in remap.absent if token not in remap.token_rows]
     if others:

@@ -51,9 +51,11 @@ def canonical_tokens(upstream: list[str], spellings: Mapping[str, str] = TOKEN_S
 class VocabularyRemap:
     """How upstream's vocabulary became ours, in words a model card can state.
 
-    `token_rows` names, for some of our tokens, the upstream token whose row they take when it is not their own
-    (e.g. `N` -> `X` where upstream's tokenizer reads N as X). Any other token upstream lacks takes upstream's
-    `<unk>` row, which is what upstream computes for it, or a zero embedding when upstream has no `<unk>`.
+    `token_rows` names, for some of our tokens, the upstream token whose row they take instead of their own
+    (e.g. `N` -> `X` where upstream's tokenizer reads N as X, even when upstream also has an untrained `N` row);
+    they are never predicted (their logit is ABSENT_TOKEN_LOGIT) and their logits are not compared with
+    upstream's. Any other token upstream lacks takes upstream's `<unk>` row, which is what upstream computes for
+    it, or a zero embedding when upstream has no `<unk>`.
     """
 
     upstream: list[str]
@@ -92,10 +94,10 @@ class VocabularyRemap:
     def source_rows(self) -> list[int | None]:
         rows = []
         for token in self.ours:
-            if token in self._index:
-                rows.append(self._index[token])
-            elif token in self.token_rows:
+            if token in self.token_rows:
                 rows.append(self.upstream.index(self.token_rows[token]))
+            elif token in self._index:
+                rows.append(self._index[token])
             else:
                 rows.append(self._index.get(self.fallback) if self.fallback else None)
         return rows
@@ -112,7 +114,11 @@ class VocabularyRemap:
     def shared_columns(self) -> tuple[list[int], list[int]]:
         """(our ids, upstream ids) of the tokens both vocabularies have: the logit columns to compare."""
         ours = {token: index for index, token in enumerate(self.ours)}
-        pairs = [(ours[token], row) for row, token in enumerate(self.canonical) if token in ours]
+        pairs = [
+            (ours[token], row)
+            for row, token in enumerate(self.canonical)
+            if token in ours and token not in self.token_rows
+        ]
         return [ours_id for ours_id, _ in pairs], [row for _, row in pairs]
 
     def apply(self, key: str, tensor: torch.Tensor, kind: str) -> torch.Tensor:
@@ -126,5 +132,6 @@ class VocabularyRemap:
         present = [index for index, row in enumerate(rows) if row is not None]
         remapped[present] = tensor[[rows[index] for index in present]]
         if kind == "logit":
-            remapped[[row for row, token in enumerate(self.ours) if token not in self._index]] = ABSENT_TOKEN_LOGIT
+            never = [row for row, token in enumerate(self.ours) if token not in self._index or token in self.token_rows]
+            remapped[never] = ABSENT_TOKEN_LOGIT
         return remapped

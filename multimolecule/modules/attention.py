@@ -68,6 +68,21 @@ class SelfAttention(nn.Module):
         if rotary is not None:
             query, key = rotary(query, key)
 
+        output, weights = self.attend(query, key, value, attention_mask, self.scaling, output_attentions)
+        output = output.reshape(batch, length, -1)
+        return self.out_proj(output), weights
+
+    def attend(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        scaling: float,
+        output_attentions: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The configured attention function on (batch, heads, length, head_dim) inputs; the output comes back as
+        (batch, length, heads, head_dim), the weights only when asked for."""
         implementation = "eager" if output_attentions else self.config._attn_implementation
         attention = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention)
         output, weights = attention(
@@ -76,9 +91,8 @@ class SelfAttention(nn.Module):
             key,
             value,
             attention_mask,
-            scaling=self.scaling,
+            scaling=scaling,
             dropout=self.dropout if self.training else 0.0,
         )
-        output = output.reshape(batch, length, -1)
         # weights the caller did not ask for would stay alive while the next layer runs
-        return self.out_proj(output), weights if output_attentions else None
+        return output, weights if output_attentions else None
