@@ -24,6 +24,7 @@ from multimolecule.convert.engine import Converter
 from multimolecule.convert.errors import CheckpointError, ConversionError
 from multimolecule.convert.keymap import KeyMap
 from multimolecule.models.rnamsm import RnaMsmConfig, RnaMsmForMaskedLM
+from multimolecule.tokenisers import RnaTokenizer
 
 from ._esm import ESM_RULES
 
@@ -86,6 +87,14 @@ class RnaMsmConverter(Converter):
     config_class = RnaMsmConfig
     key_map = KEY_MAP
     extra_globals = SCRIPT_CLASSES
+
+    def tokenizer(self, config: RnaMsmConfig) -> RnaTokenizer:
+        """`<cls>` on every row, no `<eos>`, at most as many rows as the row embedding has."""
+        return RnaTokenizer(
+            model_max_length=config.max_position_embeddings,
+            max_alignment_rows=config.max_alignment_rows,
+            **self.tokenizer_kwargs,
+        )
 
     def unpack(self, content: dict, path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         state = content.get("state_dict")

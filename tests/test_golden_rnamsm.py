@@ -8,12 +8,22 @@ batched outputs wherever those equal the unbatched ones.
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 from conftest import golden_case, run_convert
 from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer, pipeline
 
-from multimolecule import RnaMsmForMaskedLM, RnaMsmModel, converters
+from multimolecule import (
+    AutoModelForContactPrediction,
+    AutoModelForSequencePrediction,
+    AutoModelForTokenPrediction,
+    RnaMsmForMaskedLM,
+    RnaMsmModel,
+    converters,
+)
 from multimolecule.convert.vocabulary import VocabularyRemap
 from multimolecule.models.rnamsm.modeling_rnamsm import AlignmentMask
 
@@ -203,3 +213,38 @@ def test_fill_mask_pipeline_on_rnamsm(directory):
     assert len(predictions) == 3 and all(p["sequence"].startswith("GGCUAGC") for p in predictions)
     never = {"N", "R", "Y", "<null>", "I"}  # tokens the original cannot predict (N is read as X)
     assert not never & {p["token_str"] for p in fill("GGCUAGC<mask>AGGCAUCG", top_k=8)}
+
+
+def test_the_shared_heads_work_on_the_query_row(directory, fixture):
+    """Sequence / token / contact prediction on alignments: the query row's outputs, as for that row alone."""
+    ids, mask = fixture["input_ids"], fixture["attention_mask"]
+    lengths = fixture["lengths"]
+    for auto, labels in (
+        (AutoModelForSequencePrediction, torch.tensor([0.5, -1.0, 2.0])),
+        (AutoModelForTokenPrediction, torch.randn(3, max(lengths))),
+        (AutoModelForContactPrediction, torch.randint(0, 2, (3, max(lengths), max(lengths))).float()),
+    ):
+        torch.manual_seed(0)
+        model = auto.from_pretrained(directory, num_labels=1, problem_type="regression").eval()
+        with torch.no_grad():
+            output = model(input_ids=ids, attention_mask=mask, labels=labels)
+            query = model.model(input_ids=ids, attention_mask=mask).query_hidden_state
+        assert torch.isfinite(output.loss)
+        if auto is AutoModelForSequencePrediction:
+            assert torch.allclose(output.logits, model.head(query[:, 0]), atol=1e-6)
+            continue
+        assert output.mask.shape[:2] == (3, max(lengths))
+        assert output.mask.reshape(3, -1).any(-1).all()
+        valid = output.mask if auto is AutoModelForTokenPrediction else output.mask.diagonal(dim1=1, dim2=2)
+        assert valid.sum(-1).tolist() == lengths  # the query row's columns (gaps included), <cls> and padding not
+
+
+def test_the_readme_example_runs_on_the_converted_fixture(directory):
+    example = Path(__file__).parents[1] / "examples"
+    spec = importlib.util.spec_from_file_location("alignment_embeddings", example / "alignment_embeddings.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main(str(directory), str(example / "alignment.fasta"))
+    assert result["embeddings"].shape == (34, 32) and result["pairs"].shape == (8, 34, 34)
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert "python examples/alignment_embeddings.py converted/rnamsm examples/alignment.fasta" in readme

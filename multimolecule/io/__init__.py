@@ -1,0 +1,1 @@
+from .alignment import read_alignment as read_alignment
