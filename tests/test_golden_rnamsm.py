@@ -205,6 +205,19 @@ def test_alignment_mask_counts_each_alignments_real_rows(fixture):
     mask = AlignmentMask.from_padding(fixture["attention_mask"], torch.float32)
     assert mask.rows.tolist() == [3.0, 4.0, 2.0]
     assert mask.keys.shape == (3, 1, 1, 35) and mask.columns.shape == (3 * 35, 1, 1, 4)
+    blocked = mask.columns.lt(0).view(3, 35, 4)
+    assert blocked[0, :21].tolist() == [[False, False, False, True]] * 21  # alignment 0: its 4th row is padding
+    assert not blocked[:, :, 0].any() and not blocked[0, 21:].any()  # no column masks every row
+
+
+def test_half_precision_stays_finite_with_padding(directory, fixture):
+    model = RnaMsmModel.from_pretrained(directory, dtype=torch.float16).eval()
+    real = fixture["attention_mask"].bool()
+    with torch.no_grad():
+        output = model(input_ids=fixture["input_ids"], attention_mask=fixture["attention_mask"])
+    assert torch.isfinite(output.last_hidden_state).all()
+    expected = fixture["expected"]["single_last_hidden_state"][real]
+    assert (output.last_hidden_state[real].float() - expected).abs().max() < 0.05
 
 
 def test_fill_mask_pipeline_on_rnamsm(directory):

@@ -42,7 +42,7 @@ class AlignmentMask:
     positions: torch.Tensor  # (batch, rows, columns, 1): 1 at real tokens; padded queries leave the row sum
     rows: torch.Tensor  # (batch,): real rows of each alignment, which scale its row attention
     keys: torch.Tensor  # (batch, 1, 1, columns) additive: padded columns are never attended to
-    columns: torch.Tensor  # (batch * columns, 1, 1, rows) additive: padded rows are never attended to
+    columns: torch.Tensor  # (batch * columns, 1, 1, rows) additive: padded rows of real columns are never attended to
 
     @classmethod
     def from_padding(cls, attention_mask: torch.Tensor, dtype: torch.dtype) -> AlignmentMask:
@@ -51,6 +51,9 @@ class AlignmentMask:
         blocked = torch.finfo(dtype).min
         keys = torch.zeros(batch, 1, 1, columns, dtype=dtype, device=real.device)
         by_column = real.transpose(1, 2).reshape(batch * columns, 1, 1, rows)
+        # a padded column attends over its own padding rather than over nothing: a softmax with every key masked
+        # can overflow to NaN in half precision, and NaN values would leak into the next layer's real positions
+        by_column = by_column | ~by_column.any(-1, keepdim=True)
         return cls(
             positions=real.unsqueeze(-1).to(dtype),
             rows=real.any(-1).sum(-1).clamp(min=1).to(dtype),
