@@ -23,6 +23,7 @@ import torch
 from multimolecule.convert.engine import Converter
 from multimolecule.convert.errors import CheckpointError, ConversionError
 from multimolecule.convert.keymap import KeyMap
+from multimolecule.io.alignment import AMBIGUITY_CODES
 from multimolecule.models.rnamsm import RnaMsmConfig, RnaMsmForMaskedLM
 from multimolecule.tokenisers import RnaTokenizer
 
@@ -73,7 +74,7 @@ KEY_MAP = KeyMap(
 
 VOCABULARY = ["<cls>", "<pad>", "<eos>", "<unk>", "A", "G", "C", "U", "X", "N", "-", "<mask>"]
 # upstream's MSA reader turns every IUPAC ambiguity code into X
-IUPAC_AS_X = dict.fromkeys("NRYKMSWBDHV", "X")
+IUPAC_AS_X = dict.fromkeys(AMBIGUITY_CODES, "X")
 # our model gives each alignment of a batch its unbatched output: compared with upstream's unbatched outputs
 PARITY = {
     "single_last_hidden_state": ("last_hidden_state", "tokens"),

@@ -20,8 +20,10 @@ from multimolecule import (
     AutoModelForContactPrediction,
     AutoModelForSequencePrediction,
     AutoModelForTokenPrediction,
+    RnaMsmConfig,
     RnaMsmForMaskedLM,
     RnaMsmModel,
+    RnaTokenizer,
     converters,
 )
 from multimolecule.convert.vocabulary import VocabularyRemap
@@ -261,3 +263,19 @@ def test_the_readme_example_runs_on_the_converted_fixture(directory):
     assert result["embeddings"].shape == (34, 32) and result["pairs"].shape == (8, 34, 34)
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert "python examples/alignment_embeddings.py converted/rnamsm examples/alignment.fasta" in readme
+
+
+def test_training_from_scratch_on_a_batch_of_alignments():
+    config = RnaMsmConfig(
+        num_hidden_layers=1, hidden_size=16, num_attention_heads=2, intermediate_size=32, max_position_embeddings=16
+    )
+    model = RnaMsmForMaskedLM(config).train()
+    assert 0 < model.model.embeddings.row_embeddings.std() < 0.05  # initialised, as upstream's 0.01 * randn
+    batch = RnaTokenizer(add_eos=False).encode_alignments([["ACGU", "AC-U"], ["GG", "GA", "G-"]], return_tensors="pt")
+    labels = batch["input_ids"].masked_fill(~batch["attention_mask"].bool(), -100)
+    loss = model(**batch, labels=labels).loss
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert model.model.embeddings.row_embeddings.grad[:3].abs().min() > 0
+    assert model.model.embeddings.row_embeddings.grad[3:].eq(0).all()  # rows no alignment has
+    assert model.model.encoder.layers[0].column_attention.q_proj.weight.grad.abs().sum() > 0

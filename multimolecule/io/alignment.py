@@ -12,8 +12,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+# IUPAC ambiguity codes, which RNA-MSM's reader (and its vocabulary) knows only as X
+AMBIGUITY_CODES = "NRYKMSWBDHV"
 _INSERTIONS = re.compile(r"[a-z.*]")
-_READ_AS = str.maketrans({"T": "U", **dict.fromkeys("NRYKMSWBDHV", "X")})
+_READ_AS = str.maketrans({"T": "U", **dict.fromkeys(AMBIGUITY_CODES, "X")})
 
 
 @dataclass(frozen=True)
