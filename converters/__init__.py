@@ -11,7 +11,7 @@ import importlib
 from multimolecule.convert.engine import Converter
 from multimolecule.convert.errors import UnknownVariantError
 
-FAMILIES = ("rnafm", "rnabert", "splicebert", "rnaernie", "calm", "utrlm", "rinalmo", "ernierna")
+FAMILIES = ("rnafm", "rnabert", "splicebert", "rnaernie", "calm", "utrlm", "rinalmo", "rnamsm", "ernierna")
 
 
 def family_variants(family: str) -> dict[str, Converter]:

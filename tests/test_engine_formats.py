@@ -82,3 +82,14 @@ def test_a_release_directory_is_the_fixture_by_its_weights_hash(tmp_path, capsys
         file.write("\n")  # a different sidecar, same weights: still the fixture by hash
     assert run_convert("rnaernie", "--checkpoint", release, "--output", tmp_path / "out", "--no-verify") == 0
     assert "parity with golden fixture rnaernie/rnaernie" in capsys.readouterr().out
+
+
+def test_token_rows_take_precedence_over_an_untrained_row_of_the_same_token():
+    """RNA-MSM has an N row, but its reader turns N into X: our N takes X's row, is never predicted, and its
+    logits are not compared with upstream's N column."""
+    upstream = ["<cls>", "<pad>", "A", "X", "N"]
+    remap = VocabularyRemap(upstream, ["<pad>", "<cls>", "A", "N", "X"], token_rows={"N": "X"})
+    assert remap.source_rows() == [1, 0, 2, 3, 3]
+    bias = remap.apply("bias", torch.arange(5.0), "logit")
+    assert bias.tolist() == [1.0, 0.0, 2.0, ABSENT_TOKEN_LOGIT, 3.0]
+    assert remap.shared_columns() == ([1, 0, 2, 4], [0, 1, 2, 3])

@@ -134,9 +134,13 @@ def _vocabulary(conversion: Conversion) -> str:
             + ", ".join(f"`{theirs}` as `{ours}`" for theirs, ours in remap.respelled.items())
             + " (the same token under MultiMolecule's spelling)."
         )
+    redirected: dict[str, list[str]] = {}
     for ours, theirs in remap.token_rows.items():
+        redirected.setdefault(theirs, []).append(ours)
+    for theirs, tokens in redirected.items():
         lines.append(
-            f"`{ours}` takes the original `{theirs}` embedding, as the original tokenizer reads it as `{theirs}`."
+            f"{_list(tokens, limit=len(tokens))} take{'s' if len(tokens) == 1 else ''} the original `{theirs}` "
+            f"embedding, as the original tokenizer reads {'it' if len(tokens) == 1 else 'them'} as `{theirs}`."
         )
     others = [token for token in remap.absent if token not in remap.token_rows]
     if others:
@@ -147,10 +151,11 @@ def _vocabulary(conversion: Conversion) -> str:
             else "take a zero embedding, as the original vocabulary has no `<unk>` (its tokenizer accepts none of them)"
         )
         lines.append(f"Tokens the original vocabulary lacks ({_list(others)}) {row}.")
-    if remap.absent:
+    if remap.absent or remap.token_rows:
         lines.append(
-            f"Every token the original vocabulary lacks has a decoder bias of {ABSENT_TOKEN_LOGIT:g}, so it is never "
-            "predicted and the probabilities of the original tokens are unchanged."
+            f"Every token the original vocabulary lacks, or that takes another token's embedding, has a decoder bias "
+            f"of {ABSENT_TOKEN_LOGIT:g}, so it is never predicted and the probabilities of the original tokens are "
+            "unchanged."
         )
     if remap.discarded:
         lines.append(f"Dropped, as MultiMolecule's vocabulary has no such token: {_list(remap.discarded)}.")

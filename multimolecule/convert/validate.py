@@ -188,7 +188,10 @@ def compare_outputs(conversion: Conversion, reference: Reference) -> tuple[dict[
     attention_mask = tensors["attention_mask"]
     ours = _our_outputs(model, input_ids, attention_mask, {field for field, _ in converter.parity.values()})
     tokens = attention_mask.bool()
-    lengths = nucleotide_mask(model.config, input_ids, attention_mask).sum(-1).tolist()
+    nucleotides = nucleotide_mask(model.config, input_ids, attention_mask)
+    if nucleotides.dim() == 3:  # alignments (batch, rows, columns): pair outputs are over the query row's columns
+        nucleotides = nucleotides[:, 0]
+    lengths = nucleotides.sum(-1).tolist()
     columns = remap.shared_columns()
 
     differences, failures = {}, []

@@ -51,10 +51,11 @@ def canonical_tokens(upstream: list[str], spellings: Mapping[str, str] = TOKEN_S
 class VocabularyRemap:
     """How upstream's vocabulary became ours, in words a model card can state.
 
-    `token_rows` names, for some of our tokens, the upstream token whose row they take instead of their own, or
-    where upstream has none (e.g. `N` -> `X` where upstream's tokenizer reads N as X, `N` -> `<unk>` where it
-    reads N as `<unk>` although its vocabulary has an `N`). Any other token upstream lacks takes upstream's
-    `<unk>` row, which is what upstream computes for it, or a zero embedding when upstream has no `<unk>`.
+    `token_rows` names, for some of our tokens, the upstream token whose row they take instead of their own
+    (e.g. `N` -> `X` where upstream's tokenizer reads N as X, even when upstream also has an untrained `N` row);
+    they are never predicted (their logit is ABSENT_TOKEN_LOGIT) and their logits are not compared with
+    upstream's. Any other token upstream lacks takes upstream's `<unk>` row, which is what upstream computes for
+    it, or a zero embedding when upstream has no `<unk>`.
     """
 
     upstream: list[str]
@@ -132,5 +133,6 @@ class VocabularyRemap:
         present = [index for index, row in enumerate(rows) if row is not None]
         remapped[present] = tensor[[rows[index] for index in present]]
         if kind == "logit":
-            remapped[[row for row, token in enumerate(self.ours) if token not in self._index]] = ABSENT_TOKEN_LOGIT
+            never = [row for row, token in enumerate(self.ours) if token not in self._index or token in self.token_rows]
+            remapped[never] = ABSENT_TOKEN_LOGIT
         return remapped

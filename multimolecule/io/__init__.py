@@ -1,5 +1,7 @@
-"""Reading and writing the files RNA work runs on: FASTA, dot-bracket, BPSEQ and CT; base-pair scores."""
+"""Reading and writing the files RNA work runs on: FASTA and alignments (FASTA / A2M / A3M), dot-bracket, BPSEQ and
+CT; base-pair scores."""
 
+from .alignment import read_alignment
 from .dotbracket import BRACKETS, from_dot_bracket, to_dot_bracket
 from .errors import InputError
 from .fasta import Record, read_fasta
@@ -13,6 +15,7 @@ __all__ = [
     "Record",
     "from_dot_bracket",
     "pair_f1",
+    "read_alignment",
     "read_bpseq",
     "read_ct",
     "read_fasta",

@@ -76,6 +76,16 @@ from .rnafm import (
     RnaFmModel,
     RnaFmPreTrainedModel,
 )
+from .rnamsm import (
+    RnaMsmConfig,
+    RnaMsmForContactPrediction,
+    RnaMsmForMaskedLM,
+    RnaMsmForSequencePrediction,
+    RnaMsmForTokenPrediction,
+    RnaMsmModel,
+    RnaMsmModelOutput,
+    RnaMsmPreTrainedModel,
+)
 from .splicebert import (
     SpliceBertConfig,
     SpliceBertForContactPrediction,
@@ -158,6 +168,14 @@ __all__ = [
     "RnaFmForTokenPrediction",
     "RnaFmModel",
     "RnaFmPreTrainedModel",
+    "RnaMsmConfig",
+    "RnaMsmForContactPrediction",
+    "RnaMsmForMaskedLM",
+    "RnaMsmForSequencePrediction",
+    "RnaMsmForTokenPrediction",
+    "RnaMsmModel",
+    "RnaMsmModelOutput",
+    "RnaMsmPreTrainedModel",
     "SecondaryStructureOutput",
     "SpliceBertConfig",
     "SpliceBertForContactPrediction",

@@ -101,6 +101,8 @@ class BackboneModel(MultiMoleculePreTrainedModel):
     embeddings_class: ClassVar[type[nn.Module]] = Embeddings
     encoder_class: ClassVar[type[nn.Module]] = Encoder
     pair_bias_class: ClassVar[type[nn.Module] | None] = None
+    # the dimensions of `input_ids`; an alignment model takes ("batch", "rows", "columns")
+    input_layout: ClassVar[tuple[str, ...]] = ("batch", "length")
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -137,9 +139,10 @@ class BackboneModel(MultiMoleculePreTrainedModel):
         if self.pair_bias is not None and input_ids is None:
             raise ValueError(f"{type(self).__name__} computes its pair bias from the tokens: pass input_ids")
         reference = input_ids if input_ids is not None else inputs_embeds[..., 0]
-        if reference.dim() != 2:
-            raise ValueError(f"expected a batch of shape (batch, length), got {tuple(reference.shape)}")
-        batch, length = reference.shape
+        if reference.dim() != len(self.input_layout):
+            layout = ", ".join(self.input_layout)
+            raise ValueError(f"expected a batch of shape ({layout}), got {tuple(reference.shape)}")
+        batch, length = reference.shape[0], reference.shape[-1]
         if batch == 0:
             raise ValueError("the batch is empty")
         self._check_length(length)
@@ -147,7 +150,7 @@ class BackboneModel(MultiMoleculePreTrainedModel):
             attention_mask = (
                 input_ids.ne(self.config.pad_token_id)
                 if input_ids is not None
-                else torch.ones(batch, length, dtype=torch.long, device=reference.device)
+                else torch.ones(reference.shape, dtype=torch.long, device=reference.device)
             )
         checks = [~attention_mask.bool().all()]
         if input_ids is not None:
@@ -175,7 +178,7 @@ class BackboneModel(MultiMoleculePreTrainedModel):
         embeddings = self.embeddings(attention_mask, input_ids, inputs_embeds, position_ids, token_type_ids)
         encoded = self.encoder(
             embeddings,
-            self._additive_mask(attention_mask, embeddings.dtype) if padded else None,  # None: SDPA's fastest kernel
+            self._encoder_mask(attention_mask, embeddings.dtype) if padded else None,  # None: SDPA's fastest kernel
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
             bias=self.pair_bias(input_ids).to(embeddings.dtype) if self.pair_bias is not None else None,
@@ -199,7 +202,8 @@ class BackboneModel(MultiMoleculePreTrainedModel):
             )
 
     @staticmethod
-    def _additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    def _encoder_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """The padding as the encoder's layers take it: additive, (batch, 1, 1, length)."""
         blocked = ~attention_mask.bool()[:, None, None, :]
         return torch.zeros(blocked.shape, dtype=dtype, device=attention_mask.device).masked_fill(
             blocked, torch.finfo(dtype).min
@@ -214,6 +218,7 @@ class ForMaskedLM(MultiMoleculePreTrainedModel):
     """
 
     output_class: ClassVar[type[ModelOutput]] = MaskedLMOutput
+    contact_head_class: ClassVar[type[nn.Module]] = AttentionContactHead
     mlm_labels: ClassVar[bool] = True  # `labels` are masked-LM labels (False: the other heads' labels)
 
     _tied_weights_keys: ClassVar[dict[str, str]] = {"lm_head.decoder.weight": "model.embeddings.word_embeddings.weight"}
@@ -222,7 +227,7 @@ class ForMaskedLM(MultiMoleculePreTrainedModel):
         super().__init__(config)
         self.model = self._backbone()
         self.lm_head = MaskedLMHead(config)
-        self.contact_head = AttentionContactHead(config) if config.attention_contact_head else None
+        self.contact_head = self.contact_head_class(config) if config.attention_contact_head else None
         self.post_init()
 
     def head_outputs(self, last_hidden_state, input_ids, attention_mask, labels, fields) -> dict:
@@ -419,4 +424,4 @@ def _mask_or_default(config, input_ids, attention_mask, hidden_states=None) -> t
         return attention_mask
     if input_ids is not None:
         return input_ids.ne(config.pad_token_id)
-    return torch.ones(hidden_states.shape[:2], dtype=torch.long, device=hidden_states.device)
+    return torch.ones(hidden_states.shape[:-1], dtype=torch.long, device=hidden_states.device)

@@ -6,6 +6,7 @@ from .heads import (
     ContactPredictionHead,
     MaskedLMHead,
     PredictionHead,
+    attention_pairs,
     nucleotide_mask,
     pack_tokens,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "RotaryEmbedding",
     "SelfAttention",
     "TokenDropoutEmbeddings",
+    "attention_pairs",
     "eager_attention",
     "nucleotide_mask",
     "pack_tokens",

@@ -105,9 +105,32 @@ class SelfAttention(nn.Module):
                 self, query, key, value, attention_mask, bias, self.scaling, dropout
             )
         else:
-            implementation = "eager" if output_attentions else self.config._attn_implementation
-            attention = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention)
-            output, weights = attention(self, query, key, value, attention_mask, scaling=self.scaling, dropout=dropout)
+            output, weights = self.attend(query, key, value, attention_mask, self.scaling, output_attentions)
         output = output.reshape(batch, length, -1)
         # weights the caller did not ask for would stay alive while the next layer runs
         return self.out_proj(output), weights if output_attentions else None, scores
+
+    def attend(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        scaling: float,
+        output_attentions: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The configured attention function on (batch, heads, length, head_dim) inputs; the output comes back as
+        (batch, length, heads, head_dim), the weights only when asked for."""
+        implementation = "eager" if output_attentions else self.config._attn_implementation
+        attention = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention)
+        output, weights = attention(
+            self,
+            query,
+            key,
+            value,
+            attention_mask,
+            scaling=scaling,
+            dropout=self.dropout if self.training else 0.0,
+        )
+        # weights the caller did not ask for would stay alive while the next layer runs
+        return output, weights if output_attentions else None

@@ -34,6 +34,15 @@ def pack_tokens(hidden_states: torch.Tensor, mask: torch.Tensor) -> tuple[torch.
     return packed, valid
 
 
+def attention_pairs(attentions: tuple[torch.Tensor, ...], mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every layer's attention maps between the positions `mask` (batch, length) selects, layer-major:
+    (batch, layers * heads, n, n), zero outside each sequence's own n_b x n_b square, and which of the n are real."""
+    maps = torch.cat(attentions, dim=1)  # (batch, layers * heads, length, length)
+    maps, valid = pack_tokens(maps.transpose(1, 2), mask)  # rows
+    maps, _ = pack_tokens(maps.permute(0, 3, 2, 1), mask)  # columns -> (batch, n, layers * heads, n)
+    return maps.permute(0, 2, 3, 1), valid  # (batch, layers * heads, n_rows, n_columns)
+
+
 class MaskedLMHead(nn.Module):
     """dense -> `config.lm_head_act` -> layer norm -> decoder, over the vocabulary (the decoder weight tied to
     the token embedding when `config.tie_word_embeddings`) or over `num_outputs` per-token classes (a release's
@@ -111,10 +120,7 @@ class AttentionContactHead(nn.Module):
         self.regression = nn.Linear(config.num_hidden_layers * config.num_attention_heads, 1)
 
     def forward(self, attentions: tuple[torch.Tensor, ...], mask: torch.Tensor) -> torch.Tensor:
-        maps = torch.cat(attentions, dim=1)  # (batch, layers * heads, length, length)
-        maps, valid = pack_tokens(maps.transpose(1, 2), mask)  # rows
-        maps, _ = pack_tokens(maps.permute(0, 3, 2, 1), mask)  # columns -> (batch, n, layers * heads, n)
-        maps = maps.permute(0, 2, 3, 1)  # (batch, layers * heads, n_rows, n_columns)
+        maps, valid = attention_pairs(attentions, mask)
         maps = maps.to(self.regression.weight.dtype)
         maps = average_product_correct(maps + maps.transpose(-1, -2))
         contacts = torch.sigmoid(self.regression(maps.permute(0, 2, 3, 1)).squeeze(-1))

@@ -24,6 +24,8 @@ class NucleotideTokenizer(PreTrainedTokenizer):
     must then be a multiple of 3). Special tokens written in the text (`"ACG<mask>U"`) are kept whole.
     `add_cls` / `add_eos` say whether a sequence is wrapped in `<cls>` ... `<eos>` (the layout of most
     releases; RNABERT adds neither); they are saved with the tokenizer, so `AutoTokenizer` reproduces the layout.
+    `max_alignment_rows` bounds the rows of an alignment (`encode_alignments`), as an alignment model's row
+    embedding does; also saved.
     """
 
     alphabet: ClassVar[Alphabet]
@@ -41,6 +43,7 @@ class NucleotideTokenizer(PreTrainedTokenizer):
         strict: bool = False,
         add_cls: bool = True,
         add_eos: bool = True,
+        max_alignment_rows: int | None = None,
         cls_token: str = "<cls>",
         eos_token: str = "<eos>",
         pad_token: str = "<pad>",
@@ -60,6 +63,7 @@ class NucleotideTokenizer(PreTrainedTokenizer):
         self.do_upper_case = do_upper_case
         self.strict = strict
         self.add_cls, self.add_eos = add_cls, add_eos
+        self.max_alignment_rows = max_alignment_rows
         self.substitute = kwargs.get(self.substitution_flag, True)
         tokens = _read_vocab(vocab_file) if vocab_file is not None else self.alphabet.vocabulary(nmers)
         self._token_to_id = {token: index for index, token in enumerate(tokens)}
@@ -76,6 +80,7 @@ class NucleotideTokenizer(PreTrainedTokenizer):
             strict=strict,
             add_cls=add_cls,
             add_eos=add_eos,
+            max_alignment_rows=max_alignment_rows,
             cls_token=cls_token,
             eos_token=eos_token,
             pad_token=pad_token,
@@ -276,6 +281,45 @@ class NucleotideTokenizer(PreTrainedTokenizer):
                 + (f" (and {len(odd) - 5} more rows differ)" if len(odd) > 5 else "")
             )
         return self(list(alignment), **kwargs)
+
+    def encode_alignments(
+        self, alignments: Sequence[Sequence[str]], *, truncation: bool = False, return_tensors: str | None = None
+    ) -> BatchEncoding:
+        """Tokenize a batch of alignments: `input_ids` and `attention_mask` of shape (batch, rows, columns).
+
+        Each row is tokenized as a sequence (`<cls>` / `<eos>` as `add_cls` / `add_eos` say, so an MSA model's
+        tokenizer puts `<cls>` on every row); the batch is padded with `<pad>` in rows and columns. Ragged rows
+        are a `ValueError` naming the alignment and rows; so is an alignment of more than `max_alignment_rows`
+        rows, unless `truncation=True`, which keeps its first rows (the query is row 0).
+        """
+        if isinstance(alignments, str) or not alignments or any(isinstance(a, str) for a in alignments):
+            raise ValueError(
+                "expected a batch of alignments (a list of lists of aligned rows); wrap a single alignment in a list"
+            )
+        encoded = []
+        for index, alignment in enumerate(alignments):
+            rows = list(alignment)
+            limit = self.max_alignment_rows
+            if limit is not None and len(rows) > limit and not truncation:
+                columns = len(self.tokenize(rows[0])) + self.add_cls + self.add_eos
+                raise ValueError(
+                    f"alignment {index} has {len(rows)} rows × {columns} columns but this tokenizer takes at most "
+                    f"{limit} rows (max_alignment_rows); truncation=True keeps the first {limit} (the query first)"
+                )
+            try:
+                encoded.append(self.encode_alignment(rows[:limit] if limit is not None else rows)["input_ids"])
+            except ValueError as error:
+                raise ValueError(f"alignment {index}: {error}") from None
+        rows = max(len(ids) for ids in encoded)
+        columns = max(len(ids[0]) for ids in encoded)
+        input_ids, attention_mask = [], []
+        for ids in encoded:
+            missing = rows - len(ids)
+            input_ids.append([row + [self.pad_token_id] * (columns - len(row)) for row in ids])
+            input_ids[-1] += [[self.pad_token_id] * columns for _ in range(missing)]
+            attention_mask.append([[1] * len(row) + [0] * (columns - len(row)) for row in ids])
+            attention_mask[-1] += [[0] * columns for _ in range(missing)]
+        return BatchEncoding({"input_ids": input_ids, "attention_mask": attention_mask}, tensor_type=return_tensors)
 
 
 class RnaTokenizer(NucleotideTokenizer):
