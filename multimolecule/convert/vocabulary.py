@@ -110,9 +110,12 @@ class VocabularyRemap:
         return torch.tensor(table)[upstream_ids]
 
     def shared_columns(self) -> tuple[list[int], list[int]]:
-        """(our ids, upstream ids) of the tokens both vocabularies have: the logit columns to compare."""
+        """(our ids, upstream ids) of the tokens both vocabularies have: the logit columns to compare. Special tokens
+        are left out: our masked-LM head never predicts them (their logits are the dtype's minimum)."""
         ours = {token: index for index, token in enumerate(self.ours)}
-        pairs = [(ours[token], row) for row, token in enumerate(self.canonical) if token in ours]
+        pairs = [
+            (ours[token], row) for row, token in enumerate(self.canonical) if token in ours and not _special(token)
+        ]
         return [ours_id for ours_id, _ in pairs], [row for _, row in pairs]
 
     def apply(self, key: str, tensor: torch.Tensor, kind: str) -> torch.Tensor:
@@ -128,3 +131,7 @@ class VocabularyRemap:
         if kind == "logit":
             remapped[[row for row, token in enumerate(self.ours) if token not in self._index]] = ABSENT_TOKEN_LOGIT
         return remapped
+
+
+def _special(token: str) -> bool:
+    return token.startswith("<") and token.endswith(">")
