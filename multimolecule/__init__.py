@@ -5,8 +5,10 @@ Importing the package registers every model family with transformers' `AutoConfi
 `AutoTokenizer`; it changes no other global state (no seeding, no logging configuration).
 """
 
+from .collators import DataCollatorForContactPrediction
 from .models import (
     AutoModelForContactPrediction,
+    AutoModelForSecondaryStructurePrediction,
     AutoModelForSequencePrediction,
     AutoModelForTokenPrediction,
     CaLmConfig,
@@ -67,10 +69,11 @@ from .models import (
 )
 from .tokenisers import RnaTokenizer
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "AutoModelForContactPrediction",
+    "AutoModelForSecondaryStructurePrediction",
     "AutoModelForSequencePrediction",
     "AutoModelForTokenPrediction",
     "CaLmConfig",
@@ -80,6 +83,7 @@ __all__ = [
     "CaLmForTokenPrediction",
     "CaLmModel",
     "CaLmPreTrainedModel",
+    "DataCollatorForContactPrediction",
     "MultiMoleculeConfig",
     "RiNALMoConfig",
     "RiNALMoForContactPrediction",
