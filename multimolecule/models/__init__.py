@@ -22,6 +22,7 @@ from .modeling_utils import (
 )
 from .registry import (
     AutoModelForContactPrediction,
+    AutoModelForSecondaryStructurePrediction,
     AutoModelForSequencePrediction,
     AutoModelForTokenPrediction,
     register_family,
@@ -88,6 +89,7 @@ from .utrlm import (
 
 __all__ = [
     "AutoModelForContactPrediction",
+    "AutoModelForSecondaryStructurePrediction",
     "AutoModelForSequencePrediction",
     "AutoModelForTokenPrediction",
     "BackboneModel",
