@@ -40,7 +40,8 @@ def _directory(prefix: str) -> Path:
     return directory
 
 
-def _convert(case, directory: Path) -> Path:
+def convert(case, directory: Path) -> Path:
+    """The fixture `case` converted by its own converter into `directory` (model and tokenizer)."""
     converter = converters.get_converter(case.variant)
     conversion = converter.convert(case.checkpoint, converter.fixture_overrides(case.meta))
     conversion.model.save_pretrained(directory)
@@ -54,7 +55,7 @@ def checkpoint(family: str) -> Path:
     directory = _directory(f"mm-{family}-")
     cases = [case for case in _cases(family) if not _is_structure(case)]
     if cases:
-        return _convert(cases[0], directory)
+        return convert(cases[0], directory)
     torch.manual_seed(0)
     AutoModelForMaskedLM.from_config(AutoConfig.for_model(family, **TINY)).save_pretrained(directory)
     RnaTokenizer().save_pretrained(directory)
@@ -67,4 +68,4 @@ STRUCTURE_FAMILIES = [family for family in FAMILIES if any(_is_structure(case) f
 @functools.cache
 def structure_checkpoint(family: str) -> Path:
     case = next(case for case in _cases(family) if _is_structure(case))
-    return _convert(case, _directory(f"mm-{family}-ss-"))
+    return convert(case, _directory(f"mm-{family}-ss-"))
