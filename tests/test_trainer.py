@@ -44,6 +44,18 @@ def accuracy(prediction) -> dict:
     return {"accuracy": float((predicted[labels != -100] == labels[labels != -100]).mean())}
 
 
+def train_and_predict(model, collator, examples, tmp_path):
+    """A few training steps, then `predict`, whose predictions must be one array."""
+    trainer = Trainer(
+        model, args(tmp_path), data_collator=collator, train_dataset=examples, eval_dataset=examples,
+        compute_metrics=accuracy,
+    )  # fmt: skip
+    trainer.train()
+    predicted = trainer.predict(examples)
+    assert isinstance(predicted.predictions, np.ndarray)
+    return trainer, predicted
+
+
 def direct_accuracy(model, tokenizer, examples, flat=False) -> float:
     hits = total = 0
     model.eval()
@@ -63,13 +75,7 @@ def test_token_classification_with_trainer_and_collator(family, tmp_path):
     torch.manual_seed(0)
     model = AutoModelForTokenPrediction.from_pretrained(checkpoint(family), num_labels=2)
     examples = token_examples(tokenizer)
-    trainer = Trainer(
-        model, args(tmp_path), data_collator=DataCollatorForTokenClassification(tokenizer),
-        train_dataset=examples, eval_dataset=examples, compute_metrics=accuracy,
-    )  # fmt: skip
-    trainer.train()
-    predicted = trainer.predict(examples)
-    assert isinstance(predicted.predictions, np.ndarray)
+    trainer, predicted = train_and_predict(model, DataCollatorForTokenClassification(tokenizer), examples, tmp_path)
     longest = max(len(example["input_ids"]) for example in examples)
     assert predicted.predictions.shape == (len(examples), longest, 2)
     expected = direct_accuracy(model, tokenizer, examples)
@@ -88,13 +94,7 @@ def test_contact_prediction_with_trainer_across_batches_of_different_lengths(fam
         n = len(tokenizer.tokenize(sequence))
         pairs = torch.arange(n)
         examples.append({"input_ids": ids, "labels": ((pairs[:, None] - pairs[None, :]).abs() < 3).long()})
-    trainer = Trainer(
-        model, args(tmp_path), data_collator=DataCollatorForContactPrediction(tokenizer),
-        train_dataset=examples, eval_dataset=examples, compute_metrics=accuracy,
-    )  # fmt: skip
-    trainer.train()
-    predicted = trainer.predict(examples)
-    assert isinstance(predicted.predictions, np.ndarray)
+    trainer, predicted = train_and_predict(model, DataCollatorForContactPrediction(tokenizer), examples, tmp_path)
     collated = [DataCollatorForContactPrediction(tokenizer)([dict(example)]) for example in examples]
     aligned = [{"input_ids": c["input_ids"][0].tolist(), "labels": c["labels"][0]} for c in collated]
     expected = direct_accuracy(model, tokenizer, aligned, flat=True)

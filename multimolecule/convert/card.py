@@ -5,6 +5,7 @@ from __future__ import annotations
 from huggingface_hub import ModelCard, ModelCardData
 
 from .. import __version__
+from ..models.modeling_utils import ForSecondaryStructurePrediction
 from .catalogue import Entry
 from .engine import Conversion
 from .validate import ValidationReport
@@ -119,7 +120,7 @@ def _usage(entry: Entry, conversion: Conversion) -> str:
 
 def _first_snippet(repo: str, sequence: str, conversion: Conversion) -> str:
     """Load what the card describes: the structure model for a structure release, the encoder otherwise."""
-    if hasattr(conversion.model, "ss_head"):
+    if isinstance(conversion.model, ForSecondaryStructurePrediction):
         return (
             "```python\nimport torch\nfrom multimolecule import AutoModelForSecondaryStructurePrediction\n"
             "from transformers import AutoTokenizer\n\n"

@@ -21,6 +21,7 @@ from safetensors.torch import load_file
 from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer, pipeline
 from transformers.utils import logging as transformers_logging
 
+from ..models.modeling_utils import ForSecondaryStructurePrediction
 from ..models.registry import (
     AutoModelForContactPrediction,
     AutoModelForSecondaryStructurePrediction,
@@ -110,7 +111,9 @@ def validate(
         for auto, new_prefixes in AUTO_CLASSES:
             if auto is AutoModelForMaskedLM and not hasattr(conversion.model, "lm_head"):
                 continue
-            if (auto is AutoModelForSecondaryStructurePrediction) != hasattr(conversion.model, "ss_head"):
+            if (auto is AutoModelForSecondaryStructurePrediction) != isinstance(
+                conversion.model, ForSecondaryStructurePrediction
+            ):
                 continue
             report.checks.append(_check_auto_class(directory, auto, new_prefixes, conversion, sequences))
         if hasattr(conversion.model, "lm_head"):
