@@ -6,8 +6,10 @@ Importing the package registers every model family with transformers' `AutoConfi
 no logging configuration).
 """
 
+from .collators import DataCollatorForContactPrediction
 from .models import (
     AutoModelForContactPrediction,
+    AutoModelForSecondaryStructurePrediction,
     AutoModelForSequencePrediction,
     AutoModelForTokenPrediction,
     CaLmConfig,
@@ -85,10 +87,11 @@ from .models import (
 from .pipelines import RnaSecondaryStructurePipeline  # registers `rna-secondary-structure` (after the models)
 from .tokenisers import RnaTokenizer
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "AutoModelForContactPrediction",
+    "AutoModelForSecondaryStructurePrediction",
     "AutoModelForSequencePrediction",
     "AutoModelForTokenPrediction",
     "CaLmConfig",
@@ -98,6 +101,7 @@ __all__ = [
     "CaLmForTokenPrediction",
     "CaLmModel",
     "CaLmPreTrainedModel",
+    "DataCollatorForContactPrediction",
     "ErnieRnaConfig",
     "ErnieRnaForContactPrediction",
     "ErnieRnaForMaskedLM",

@@ -231,13 +231,14 @@ def test_fill_mask_pipeline_on_rnamsm(directory):
 
 
 def test_the_shared_heads_work_on_the_query_row(directory, fixture):
-    """Sequence / token / contact prediction on alignments: the query row's outputs, as for that row alone."""
+    """Sequence / token / contact prediction on alignments: the query row's outputs, one per query-row token (as
+    transformers' token-classification convention has it), the nucleotides marked by `mask`."""
     ids, mask = fixture["input_ids"], fixture["attention_mask"]
-    lengths = fixture["lengths"]
+    lengths, columns = fixture["lengths"], fixture["input_ids"].shape[-1]
     for auto, labels in (
         (AutoModelForSequencePrediction, torch.tensor([0.5, -1.0, 2.0])),
-        (AutoModelForTokenPrediction, torch.randn(3, max(lengths))),
-        (AutoModelForContactPrediction, torch.randint(0, 2, (3, max(lengths), max(lengths))).float()),
+        (AutoModelForTokenPrediction, torch.randn(3, columns)),
+        (AutoModelForContactPrediction, torch.randint(0, 2, (3, columns, columns)).float()),
     ):
         torch.manual_seed(0)
         model = auto.from_pretrained(directory, num_labels=1, problem_type="regression").eval()
@@ -246,12 +247,11 @@ def test_the_shared_heads_work_on_the_query_row(directory, fixture):
             query = model.model(input_ids=ids, attention_mask=mask).query_hidden_state
         assert torch.isfinite(output.loss)
         if auto is AutoModelForSequencePrediction:
-            assert torch.allclose(output.logits, model.head(query[:, 0]), atol=1e-6)
+            assert torch.allclose(output.logits, model.classifier(query[:, 0]), atol=1e-6)
             continue
-        assert output.mask.shape[:2] == (3, max(lengths))
-        assert output.mask.reshape(3, -1).any(-1).all()
-        valid = output.mask if auto is AutoModelForTokenPrediction else output.mask.diagonal(dim1=1, dim2=2)
-        assert valid.sum(-1).tolist() == lengths  # the query row's columns (gaps included), <cls> and padding not
+        assert output.logits.shape[:2] == ((3, columns) if auto is AutoModelForTokenPrediction else (3, columns**2))
+        assert output.mask.shape == (3, columns)
+        assert output.mask.sum(-1).tolist() == lengths  # the query row's columns (gaps included), not <cls> / padding
 
 
 def test_the_readme_example_runs_on_the_converted_fixture(directory):
@@ -272,7 +272,10 @@ def test_training_from_scratch_on_a_batch_of_alignments():
     model = RnaMsmForMaskedLM(config).train()
     assert 0 < model.model.embeddings.row_embeddings.std() < 0.05  # initialised, as upstream's 0.01 * randn
     batch = RnaTokenizer(add_eos=False).encode_alignments([["ACGU", "AC-U"], ["GG", "GA", "G-"]], return_tensors="pt")
-    labels = batch["input_ids"].masked_fill(~batch["attention_mask"].bool(), -100)
+    specials = batch["input_ids"].lt(6)  # <pad> <cls> <eos> <unk> <mask> <null>: never predicted, never labelled
+    with pytest.raises(ValueError, match="labels hold special-token ids"):
+        model(**batch, labels=batch["input_ids"])
+    labels = batch["input_ids"].masked_fill(specials, -100)
     loss = model(**batch, labels=labels).loss
     loss.backward()
     assert torch.isfinite(loss)

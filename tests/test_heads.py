@@ -32,34 +32,36 @@ def inputs(padding_side="right"):
     return RnaTokenizer(padding_side=padding_side)(SEQUENCES, padding=True, return_tensors="pt")
 
 
-def test_token_prediction_drops_special_tokens_and_padding():
+def test_token_prediction_has_one_output_per_input_token():
     model = make(RnaFmForTokenPrediction, num_labels=3)
     with torch.no_grad():
         output = model(**inputs())
         backbone = model.model(**inputs()).last_hidden_state
-    assert output.logits.shape == (3, max(LENGTHS), 3)
+    assert output.logits.shape == (3, max(LENGTHS) + 2, 3)
     assert output.mask.sum(-1).tolist() == LENGTHS
-    # position j of sequence i is nucleotide j: token j + 1 after <cls>
+    assert torch.allclose(output.logits, model.classifier(backbone), atol=1e-6)
+    # nucleotide j of sequence i is token j + 1, after <cls>
     for i, n in enumerate(LENGTHS):
-        assert torch.allclose(output.logits[i, :n], model.head(backbone[i, 1 : n + 1]), atol=1e-6)
+        assert torch.allclose(output.nucleotides()[i], model.classifier(backbone[i, 1 : n + 1]), atol=1e-6)
 
 
 def test_outputs_do_not_depend_on_padding_side():
     model = make(RnaFmForTokenPrediction, num_labels=2)
     with torch.no_grad():
         right, left = model(**inputs("right")), model(**inputs("left"))
-    assert torch.equal(right.mask, left.mask)
-    assert torch.allclose(right.logits[right.mask], left.logits[left.mask], atol=1e-5)
+    for one, other in zip(right.nucleotides(), left.nucleotides(), strict=True):
+        assert torch.allclose(one, other, atol=1e-5)
 
 
 def test_contact_prediction_is_symmetric_per_nucleotide_pair():
     model = make(RnaFmForContactPrediction, num_labels=2)
     with torch.no_grad():
         output = model(**inputs())
-    n = max(LENGTHS)
-    assert output.logits.shape == (3, n, n, 2)
-    assert torch.allclose(output.logits, output.logits.transpose(1, 2), atol=1e-6)
-    assert output.mask[1].sum() == LENGTHS[1] ** 2
+    length = max(LENGTHS) + 2
+    assert output.logits.shape == (3, length * length, 2)
+    maps = output.logits.unflatten(1, (length, length))
+    assert torch.allclose(maps, maps.transpose(1, 2), atol=1e-6)
+    assert [tuple(m.shape) for m in output.nucleotides()] == [(n, n, 2) for n in LENGTHS]
 
 
 @pytest.mark.parametrize("pooling", ["cls", "mean"])
@@ -73,15 +75,15 @@ def test_sequence_pooling(pooling):
         pooled = hidden[:, 0]
     else:  # nucleotides only: neither <cls>, <eos> nor padding
         pooled = torch.stack([hidden[i, 1 : n + 1].mean(0) for i, n in enumerate(LENGTHS)])
-    assert torch.allclose(output.logits, model.head(pooled), atol=1e-6)
+    assert torch.allclose(output.logits, model.classifier(pooled), atol=1e-6)
 
 
 def test_regression_loss_ignores_padding_and_minus_100():
     model = make(RnaFmForTokenPrediction, num_labels=1, problem_type="regression")
-    n = max(LENGTHS)
+    n = max(LENGTHS) + 2
     labels = torch.randn(3, n)
     labels[0, 2] = -100  # ignored
-    labels[1, LENGTHS[1] :] = 1e6  # padding positions: ignored whatever they hold
+    labels[1, LENGTHS[1] + 1 :] = 1e6  # <eos> and padding: ignored whatever they hold
     with torch.no_grad():
         output = model(**inputs(), labels=labels)
     keep = output.mask.clone()
@@ -91,7 +93,7 @@ def test_regression_loss_ignores_padding_and_minus_100():
 
 
 def test_multiclass_binary_and_multilabel_losses():
-    n = max(LENGTHS)
+    n = max(LENGTHS) + 2
     model = make(RnaFmForTokenPrediction, num_labels=4, problem_type="multiclass")
     labels = torch.randint(0, 4, (3, n))
     labels[~model(**inputs()).mask] = -100
@@ -115,11 +117,12 @@ def test_multiclass_binary_and_multilabel_losses():
 
 def test_contact_loss_counts_only_real_pairs():
     model = make(RnaFmForContactPrediction, num_labels=1, problem_type="binary")
-    n = max(LENGTHS)
+    n = max(LENGTHS) + 2
     labels = torch.randint(0, 2, (3, n, n))
     with torch.no_grad():
         output = model(**inputs(), labels=labels)
-    expected = F.binary_cross_entropy_with_logits(output.logits.squeeze(-1)[output.mask], labels[output.mask].float())
+    pairs = (output.mask.unsqueeze(-1) & output.mask.unsqueeze(-2)).flatten(1)
+    expected = F.binary_cross_entropy_with_logits(output.logits.squeeze(-1)[pairs], labels.flatten(1)[pairs].float())
     assert torch.allclose(output.loss, expected)
 
 
@@ -127,8 +130,8 @@ def test_contact_loss_counts_only_real_pairs():
     ("num_labels", "labels", "inferred"),
     [
         (1, torch.tensor([0.5, 1.0, 2.0]), "regression"),
-        (3, torch.tensor([0, 2, 1]), "multiclass"),
-        (3, torch.tensor([[0.0, 1.0, 0.0]] * 3), "multilabel"),
+        (3, torch.tensor([0, 2, 1]), "single_label_classification"),
+        (3, torch.tensor([[0.0, 1.0, 0.0]] * 3), "multi_label_classification"),
     ],
 )
 def test_problem_type_follows_transformers_convention_when_unset(num_labels, labels, inferred):

@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from multimolecule import RnaTokenizer
+from multimolecule.tokenisers.nucleotide import FASTA_HEADER
 
 SPECIALS = ("<pad>", "<cls>", "<eos>", "<unk>", "<mask>", "<null>")
 SYMBOLS = "ACGUNRYSWKMBDHV.X*-I"  # the single-nucleotide vocabulary
@@ -131,6 +132,10 @@ def canonical(text: str) -> str:
 def check(name: str, text: str) -> list[str] | None:
     """Tokenize `text` with a configuration and compare with the reference; the tokens, or None on error."""
     tokenizer, options = TOKENIZERS[name], CONFIGS[name]
+    if FASTA_HEADER.match(text):  # a FASTA record with its header: refused whatever the options
+        with pytest.raises(ValueError, match="FASTA header"):
+            tokenizer.tokenize(text)
+        return None
     try:
         expected = reference(text, options)
     except Invalid as invalid:

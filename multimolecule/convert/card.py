@@ -5,6 +5,7 @@ from __future__ import annotations
 from huggingface_hub import ModelCard, ModelCardData
 
 from .. import __version__
+from ..models.modeling_utils import ForSecondaryStructurePrediction
 from .catalogue import Entry
 from .engine import Conversion
 from .validate import ValidationReport
@@ -83,18 +84,20 @@ def _masked_example(conversion: Conversion) -> str:
     return tokenizer.convert_tokens_to_string(tokens)
 
 
+def install_line() -> str:
+    """The install command of a card: at least the version that wrote it. An older `multimolecule` on the package
+    index (0.2.2) is another project whose classes cannot read these directories."""
+    return f'pip install "multimolecule>={__version__}"'
+
+
 def _usage(entry: Entry, conversion: Conversion) -> str:
     repo, architecture = entry.repo_id, type(conversion.model).__name__
     sequence = _EXAMPLES[bool(getattr(conversion.tokenizer, "codon", False))]
     parts = [
-        "Install MultiMolecule (`pip install multimolecule`). Importing it registers the model with "
-        "transformers' Auto classes; without the import transformers does not know the model type.",
-        "```python\nimport multimolecule  # registers the model with transformers\n"
-        "from transformers import AutoModel, AutoTokenizer\n\n"
-        f'tokenizer = AutoTokenizer.from_pretrained("{repo}")\n'
-        f'model = AutoModel.from_pretrained("{repo}")\n'
-        f'output = model(**tokenizer("{sequence}", return_tensors="pt"))\n'
-        f"output.last_hidden_state  # one vector per token{_specials_note(conversion)}\n```",
+        f"Install MultiMolecule: `{install_line()}` (versions before 0.3 on the package index are an earlier, "
+        "unrelated project that cannot load this model). Importing it registers the model with transformers' "
+        "Auto classes; without the import transformers does not know the model type.",
+        _first_snippet(repo, sequence, conversion),
         "The class that holds every head of the original file, directly:\n\n"
         f'```python\nfrom multimolecule import {architecture}\n\nmodel = {architecture}.from_pretrained("{repo}")\n```',
         "Fine-tune for your task with a new head (regression or classification, set `num_labels` and "
@@ -113,6 +116,28 @@ def _usage(entry: Entry, conversion: Conversion) -> str:
             f"{entry.card.get('threshold_note', 'threshold')}: {entry.card['threshold']}."
         )
     return "\n\n".join(parts)
+
+
+def _first_snippet(repo: str, sequence: str, conversion: Conversion) -> str:
+    """Load what the card describes: the structure model for a structure release, the encoder otherwise."""
+    if isinstance(conversion.model, ForSecondaryStructurePrediction):
+        return (
+            "```python\nimport torch\nfrom multimolecule import AutoModelForSecondaryStructurePrediction\n"
+            "from transformers import AutoTokenizer\n\n"
+            f'tokenizer = AutoTokenizer.from_pretrained("{repo}")\n'
+            f'model = AutoModelForSecondaryStructurePrediction.from_pretrained("{repo}")\n'
+            f'output = model(**tokenizer("{sequence}", return_tensors="pt"))\n'
+            "pairing = torch.sigmoid(output.logits)  # (1, n, n) base-pairing probabilities, one per nucleotide pair"
+            "\n```"
+        )
+    return (
+        "```python\nimport multimolecule  # registers the model with transformers\n"
+        "from transformers import AutoModel, AutoTokenizer\n\n"
+        f'tokenizer = AutoTokenizer.from_pretrained("{repo}")\n'
+        f'model = AutoModel.from_pretrained("{repo}")\n'
+        f'output = model(**tokenizer("{sequence}", return_tensors="pt"))\n'
+        f"output.last_hidden_state  # one vector per token{_specials_note(conversion)}\n```"
+    )
 
 
 def _specials_note(conversion: Conversion) -> str:

@@ -21,18 +21,26 @@ from safetensors.torch import load_file
 from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer, pipeline
 from transformers.utils import logging as transformers_logging
 
-from ..models.registry import AutoModelForContactPrediction, AutoModelForSequencePrediction, AutoModelForTokenPrediction
+from ..models.modeling_utils import ForSecondaryStructurePrediction
+from ..models.registry import (
+    AutoModelForContactPrediction,
+    AutoModelForSecondaryStructurePrediction,
+    AutoModelForSequencePrediction,
+    AutoModelForTokenPrediction,
+)
 from ..modules.heads import nucleotide_mask
 from .engine import Conversion
 from .vocabulary import VocabularyRemap
 
-# Auto class -> prefixes of the weights it may add (a new task head); any other missing weight is a failure.
+# Auto class -> prefixes of the weights it may add (a new task head, `classifier`); any other missing weight is a
+# failure. The structure Auto class is checked on structure models only.
 AUTO_CLASSES = (
     (AutoModel, ()),
     (AutoModelForMaskedLM, ()),
-    (AutoModelForSequencePrediction, ("head.",)),
-    (AutoModelForTokenPrediction, ("head.",)),
-    (AutoModelForContactPrediction, ("head.",)),
+    (AutoModelForSequencePrediction, ("classifier.",)),
+    (AutoModelForTokenPrediction, ("classifier.",)),
+    (AutoModelForContactPrediction, ("classifier.",)),
+    (AutoModelForSecondaryStructurePrediction, ()),
 )
 
 
@@ -103,6 +111,10 @@ def validate(
         for auto, new_prefixes in AUTO_CLASSES:
             if auto is AutoModelForMaskedLM and not hasattr(conversion.model, "lm_head"):
                 continue
+            if (auto is AutoModelForSecondaryStructurePrediction) != isinstance(
+                conversion.model, ForSecondaryStructurePrediction
+            ):
+                continue
             report.checks.append(_check_auto_class(directory, auto, new_prefixes, conversion, sequences))
         if hasattr(conversion.model, "lm_head"):
             report.checks.append(_check_fill_mask(directory, sequences))
@@ -131,7 +143,8 @@ def _check_tokenizer(directory: Path, conversion: Conversion, sequences: list[st
 def _check_auto_class(directory: Path, auto, new_prefixes: tuple[str, ...], conversion: Conversion, sequences) -> Check:
     name = f"{auto.__name__} loads with every backbone weight and runs"
     try:
-        model, info = auto.from_pretrained(directory, output_loading_info=True)
+        new_head = {"num_labels": 2} if new_prefixes else {}  # a new head on purpose, even on a structure model
+        model, info = auto.from_pretrained(directory, output_loading_info=True, **new_head)
         missing = sorted(key for key in info["missing_keys"] if not key.startswith(new_prefixes))
         if missing or info["mismatched_keys"]:
             return Check(

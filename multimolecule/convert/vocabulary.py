@@ -112,13 +112,14 @@ class VocabularyRemap:
         return torch.tensor(table)[upstream_ids]
 
     def shared_columns(self) -> tuple[list[int], list[int]]:
-        """(our ids, upstream ids) of the tokens both vocabularies have, less those given another row on purpose
-        (`token_rows`): the logit columns to compare."""
+        """(our ids, upstream ids) of the tokens both vocabularies have: the logit columns to compare. Left out:
+        tokens given another row on purpose (`token_rows`), and special tokens, which our masked-LM head never
+        predicts (their logits are the dtype's minimum)."""
         ours = {token: index for index, token in enumerate(self.ours)}
         pairs = [
             (ours[token], row)
             for row, token in enumerate(self.canonical)
-            if token in ours and token not in self.token_rows
+            if token in ours and token not in self.token_rows and not _special(token)
         ]
         return [ours_id for ours_id, _ in pairs], [row for _, row in pairs]
 
@@ -136,3 +137,7 @@ class VocabularyRemap:
             never = [row for row, token in enumerate(self.ours) if token not in self._index or token in self.token_rows]
             remapped[never] = ABSENT_TOKEN_LOGIT
         return remapped
+
+
+def _special(token: str) -> bool:
+    return token.startswith("<") and token.endswith(">")

@@ -33,6 +33,7 @@ from .modeling_utils import (
 )
 from .registry import (
     AutoModelForContactPrediction,
+    AutoModelForSecondaryStructurePrediction,
     AutoModelForSequencePrediction,
     AutoModelForTokenPrediction,
     register_family,
@@ -109,6 +110,7 @@ from .utrlm import (
 
 __all__ = [
     "AutoModelForContactPrediction",
+    "AutoModelForSecondaryStructurePrediction",
     "AutoModelForSequencePrediction",
     "AutoModelForTokenPrediction",
     "BackboneModel",

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from transformers import PreTrainedConfig
 from transformers.activations import ACT2FN
 
-from ..modules.criterion import PROBLEM_TYPE_ALIASES, PROBLEM_TYPES
+from ..modules.criterion import PROBLEM_TYPE_ALIASES, PROBLEM_TYPES, TRANSFORMERS_PROBLEM_TYPES
 from ..tokenisers import RNA
 
 POSITION_EMBEDDING_TYPES = ("absolute", "sinusoidal", "rotary", "none")
@@ -109,11 +109,11 @@ class MultiMoleculeConfig(PreTrainedConfig):
             for releases that carry one.
 
     Heads:
-        num_labels, problem_type: what the prediction heads predict. `problem_type` is one of `regression`,
-            `binary`, `multiclass`, `multilabel` (transformers' `single_label_classification` and
-            `multi_label_classification` are read as the last two). When unset, transformers' convention
-            decides at the first loss: `num_labels == 1` is regression, integer labels are multiclass,
-            anything else multilabel; the choice is then stored in the config.
+        num_labels, problem_type: what the prediction heads predict. `problem_type` is `regression`, `binary`,
+            or transformers' `single_label_classification` / `multi_label_classification` (`multiclass` /
+            `multilabel` are accepted and stored under transformers' names, which its pipelines read). When
+            unset, transformers' convention decides at the first loss: `num_labels == 1` is regression, integer
+            labels single-label, anything else multi-label; the choice is then stored in the config.
         pooling: how `...ForSequencePrediction` summarises a sequence: `cls` (the first token) or `mean`
             (the mean over nucleotide tokens, special tokens and padding excluded).
         head_dropout, head_act: dropout and activation of the prediction heads.
@@ -125,6 +125,8 @@ class MultiMoleculeConfig(PreTrainedConfig):
     """
 
     model_type = "multimolecule"
+    # Trainer's predictions are the logits alone (an array for compute_metrics, not a tuple with the mask)
+    keys_to_ignore_at_inference: ClassVar[list[str]] = ["mask", "hidden_states", "attentions", "contacts", "lm_logits"]
 
     # field -> check, in order (vocab_size before the token ids checked against it). A family adds its own
     # fields: `field_checks: ClassVar[Mapping[str, Check]] = {**MultiMoleculeConfig.field_checks, "x": check}`.
@@ -216,6 +218,11 @@ class MultiMoleculeConfig(PreTrainedConfig):
             value = getattr(self, name)
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number; got {value}")
+
+    def __setattr__(self, name: str, value) -> None:
+        if name == "problem_type":  # however it is set (from_pretrained(..., problem_type=...) sets it after init)
+            value = TRANSFORMERS_PROBLEM_TYPES.get(value, value)
+        super().__setattr__(name, value)
 
     @property
     def head_dim(self) -> int:

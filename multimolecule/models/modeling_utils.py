@@ -56,15 +56,30 @@ class MaskedLMOutput(ModelOutput):
 
 @dataclass
 class PredictionOutput(ModelOutput):
-    """`logits` is (batch, num_labels) for sequences, (batch, n, num_labels) for tokens and
-    (batch, n, n, num_labels) for contacts, n being the most nucleotides in the batch; `mask` says which
-    of those positions (or pairs) are real. Special tokens are not among the n positions."""
+    """`logits` is (batch, num_labels) for sequences, (batch, length, num_labels) for tokens and
+    (batch, length * length, num_labels) for contacts: one output per input token (pair), special tokens and
+    padding included, as transformers' pipelines, collators and Trainer expect. Contacts are flat (pair (i, j) at
+    i * length + j) because Trainer pads and concatenates batches along one dimension only; `unflatten(1,
+    (length, length))` gives the map. `mask` (batch, length) is True at nucleotides; `nucleotides()` keeps
+    only those."""
 
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None
     mask: torch.Tensor | None = None
     hidden_states: tuple[torch.Tensor, ...] | None = None
     attentions: tuple[torch.Tensor, ...] | None = None
+
+    def nucleotides(self) -> list[torch.Tensor]:
+        """Per sequence, the logits at its nucleotides only: (n, num_labels) for tokens, (n, n, num_labels) for
+        contacts; special tokens and padding removed."""
+        if self.mask is None:
+            raise ValueError("sequence outputs have one row per sequence; there are no nucleotide positions")
+        length = self.mask.shape[1]
+        pairs = self.logits.shape[1] != length
+        rows = []
+        for logits, mask in zip(self.logits, self.mask, strict=True):
+            rows.append(logits.unflatten(0, (length, length))[mask][:, mask] if pairs else logits[mask])
+        return rows
 
 
 class MultiMoleculePreTrainedModel(PreTrainedModel):
@@ -139,36 +154,17 @@ class BackboneModel(MultiMoleculePreTrainedModel):
         if self.pair_bias is not None and input_ids is None:
             raise ValueError(f"{type(self).__name__} computes its pair bias from the tokens: pass input_ids")
         reference = input_ids if input_ids is not None else inputs_embeds[..., 0]
-        if reference.dim() != len(self.input_layout):
-            layout = ", ".join(self.input_layout)
-            raise ValueError(f"expected a batch of shape ({layout}), got {tuple(reference.shape)}")
-        batch, length = reference.shape[0], reference.shape[-1]
-        if batch == 0:
-            raise ValueError("the batch is empty")
-        self._check_length(length)
         if attention_mask is None:
             attention_mask = (
                 input_ids.ne(self.config.pad_token_id)
                 if input_ids is not None
                 else torch.ones(reference.shape, dtype=torch.long, device=reference.device)
             )
-        checks = [~attention_mask.bool().all()]
-        if input_ids is not None:
-            checks.append(((input_ids < 0) | (input_ids >= self.config.vocab_size)).any())
         types = self.config.type_vocab_size
-        if token_type_ids is not None and types:
-            checks.append(((token_type_ids < 0) | (token_type_ids >= types)).any())
-        padded, *foreign = torch.stack(checks).tolist()  # one host-device synchronisation for all
-        if input_ids is not None and foreign[0]:
-            raise ValueError(
-                f"input_ids must lie in [0, {self.config.vocab_size}); got values from {int(input_ids.min())} "
-                f"to {int(input_ids.max())}. Was the input made by this model's tokenizer?"
-            )
-        if any(foreign):
-            raise ValueError(
-                f"token_type_ids must lie in [0, {types}) (type_vocab_size); got values from "
-                f"{int(token_type_ids.min())} to {int(token_type_ids.max())}"
-            )
+        # Under torch.compile / torch.export the host-side checks would break the graph: skip them, and always
+        # pass the mask (its absence only selects a faster kernel).
+        compiling = torch.compiler.is_compiling()
+        padded = True if compiling else self._check_inputs(input_ids, attention_mask, token_type_ids)
         output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = (
             self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
@@ -192,6 +188,34 @@ class BackboneModel(MultiMoleculePreTrainedModel):
         )
         return_dict = self.config.return_dict if return_dict is None else return_dict
         return outputs if return_dict else outputs.to_tuple()
+
+    def _check_inputs(self, input_ids, attention_mask, token_type_ids) -> bool:
+        """Clear errors for input this model cannot read; returns whether any position is padding."""
+        reference = input_ids if input_ids is not None else attention_mask
+        if reference.dim() != len(self.input_layout):
+            layout = ", ".join(self.input_layout)
+            raise ValueError(f"expected a batch of shape ({layout}), got {tuple(reference.shape)}")
+        if reference.shape[0] == 0:
+            raise ValueError("the batch is empty")
+        self._check_length(reference.shape[-1])
+        types = self.config.type_vocab_size
+        checks = [~attention_mask.bool().all()]
+        if input_ids is not None:
+            checks.append(((input_ids < 0) | (input_ids >= self.config.vocab_size)).any())
+        if token_type_ids is not None and types:
+            checks.append(((token_type_ids < 0) | (token_type_ids >= types)).any())
+        padded, *foreign = torch.stack(checks).tolist()  # one host-device synchronisation for all
+        if input_ids is not None and foreign[0]:
+            raise ValueError(
+                f"input_ids must lie in [0, {self.config.vocab_size}); got values from {int(input_ids.min())} "
+                f"to {int(input_ids.max())}. Was the input made by this model's tokenizer?"
+            )
+        if any(foreign):
+            raise ValueError(
+                f"token_type_ids must lie in [0, {types}) (type_vocab_size); got values from "
+                f"{int(token_type_ids.min())} to {int(token_type_ids.max())}"
+            )
+        return padded
 
     def _check_length(self, length: int) -> None:
         limit = self.config.max_position_embeddings
@@ -262,14 +286,14 @@ class ForMaskedLM(MultiMoleculePreTrainedModel):
             return_dict=True,
             **kwargs,
         )
-        logits = self.lm_head(outputs.last_hidden_state)
+        logits = _alphabet_only(self.config, self.lm_head(outputs.last_hidden_state))
         contacts = None
         if return_contacts:
             mask = nucleotide_mask(self.config, input_ids, _mask_or_default(self.config, input_ids, attention_mask))
             contacts = self.contact_head(outputs.attentions, mask)
         loss = None
         if labels is not None and self.mlm_labels:
-            loss = masked_lm_loss(logits, labels)
+            loss = masked_lm_loss(logits, labels, _never_predicted(self.config, logits.shape[-1]))
         fields = {
             "loss": loss,
             "logits": logits,
@@ -334,18 +358,37 @@ class ForSecondaryStructurePrediction(ForMaskedLM):
 
 
 class _Predictor(MultiMoleculePreTrainedModel):
-    """Backbone plus one prediction head; subclasses say how the hidden states become features."""
+    """Backbone plus one prediction head, `classifier` (the name PEFT's SEQ_CLS / TOKEN_CLS task types keep
+    trainable and save with an adapter); subclasses say how the hidden states become features."""
 
     head_class: ClassVar[type[nn.Module]]
 
     def __init__(self, config: MultiMoleculeConfig) -> None:
         super().__init__(config)
         self.model = self._backbone()
-        self.head = self.head_class(config)
+        self.classifier = self.head_class(config)
         self.post_init()
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """As transformers', but a secondary-structure checkpoint is refused unless `num_labels` says a new head
+        is meant: its trained head cannot be read here, and a random one would pass for a prediction."""
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        structure = [name for name in model.config.architectures or [] if name.endswith(STRUCTURE_SUFFIX)]
+        if structure and "num_labels" not in kwargs:
+            raise ValueError(
+                f"the checkpoint holds a secondary-structure model ({structure[0]}); load it with "
+                f"AutoModelForSecondaryStructurePrediction, or pass num_labels to train a new {cls.__name__} head"
+            )
+        return loaded
 
     def features(self, hidden_states, input_ids, attention_mask) -> tuple[torch.Tensor, torch.Tensor | None]:
         raise NotImplementedError
+
+    def finish(self, logits: torch.Tensor) -> torch.Tensor:
+        """The head's output as returned (contacts flatten their pairs)."""
+        return logits
 
     def forward(
         self,
@@ -369,53 +412,106 @@ class _Predictor(MultiMoleculePreTrainedModel):
         )
         attention_mask = _mask_or_default(self.config, input_ids, attention_mask, outputs.last_hidden_state)
         features, mask = self.features(outputs.last_hidden_state, input_ids, attention_mask)
-        logits = self.head(features)
-        loss = prediction_loss(self.config, logits, labels, mask) if labels is not None else None
+        logits = self.finish(self.classifier(features))
+        loss = None
+        if labels is not None:
+            loss = prediction_loss(self.config, logits, self.flat_labels(labels, logits), self.loss_mask(mask))
         output = PredictionOutput(
             loss=loss, logits=logits, mask=mask, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
         return_dict = self.config.return_dict if return_dict is None else return_dict
         return output if return_dict else output.to_tuple()
 
+    def flat_labels(self, labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        return labels
+
+    def loss_mask(self, mask: torch.Tensor | None) -> torch.Tensor | None:
+        return mask
+
 
 class ForSequencePrediction(_Predictor):
-    """One output per sequence, pooled by `config.pooling` (`cls`: the first token; `mean`: the mean over
-    nucleotides). Labels: (batch,) or, for multilabel / multi-output regression, (batch, num_labels)."""
+    """One output per sequence, pooled by `config.pooling` (`cls`: the first real token, whatever the padding
+    side; `mean`: the mean over nucleotides). Labels: (batch,) or, for multi-label / multi-output regression,
+    (batch, num_labels)."""
 
     head_class = PredictionHead
 
     def features(self, hidden_states, input_ids, attention_mask):
         if self.config.pooling == "cls":
-            return hidden_states[:, 0], None
-        mask = nucleotide_mask(self.config, input_ids, attention_mask) if input_ids is not None else attention_mask
+            first = attention_mask.long().argmax(-1)  # left padding puts <cls> after the pads
+            return hidden_states[torch.arange(hidden_states.shape[0], device=first.device), first], None
+        mask = nucleotide_mask(self.config, input_ids, attention_mask)
         weights = mask.unsqueeze(-1).to(hidden_states.dtype)
         return (hidden_states * weights).sum(1) / weights.sum(1).clamp(min=1), None
 
 
 class ForTokenPrediction(_Predictor):
-    """One output per nucleotide, special tokens and padding removed. Labels: (batch, n) padded with -100."""
+    """One output per input token, special tokens and padding included (transformers' convention: the
+    token-classification pipeline and `DataCollatorForTokenClassification` rely on it). Labels: (batch, length),
+    -100 at special tokens and padding (which never count). `output.nucleotides()` keeps the nucleotides."""
 
     head_class = PredictionHead
 
     def features(self, hidden_states, input_ids, attention_mask):
-        return pack_tokens(hidden_states, nucleotide_mask(self.config, input_ids, attention_mask))
+        return hidden_states, nucleotide_mask(self.config, input_ids, attention_mask)
 
 
 class ForContactPrediction(_Predictor):
-    """One output per nucleotide pair, symmetric, special tokens removed. Labels: (batch, n, n), -100 ignored."""
+    """One output per input-token pair, symmetric, flat: (batch, length * length, num_labels). Labels:
+    (batch, length, length) or flat (batch, length * length), -100 ignored; pairs with a special token or padding
+    never count. `DataCollatorForContactPrediction` pads and flattens them for Trainer."""
 
     head_class = ContactPredictionHead
 
     def features(self, hidden_states, input_ids, attention_mask):
-        packed, valid = pack_tokens(hidden_states, nucleotide_mask(self.config, input_ids, attention_mask))
-        return packed, valid.unsqueeze(-1) & valid.unsqueeze(-2)
+        return hidden_states, nucleotide_mask(self.config, input_ids, attention_mask)
+
+    def finish(self, logits):
+        return logits.flatten(1, 2)
+
+    def flat_labels(self, labels, logits):
+        squared = labels.dim() >= 3 and labels.shape[1] * labels.shape[2] == logits.shape[1]
+        return labels.flatten(1, 2) if squared else labels
+
+    def loss_mask(self, mask):
+        return (mask.unsqueeze(-1) & mask.unsqueeze(-2)).flatten(1)
 
 
-def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy over the vocabulary; -100 labels are ignored."""
+def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor, never: list[int] = ()) -> torch.Tensor:
+    """Cross-entropy over the vocabulary; -100 labels are ignored. A label among `never` (the special tokens the
+    head never predicts) is an error, not an infinite loss: label masked nucleotides, -100 elsewhere (as
+    `DataCollatorForLanguageModeling` does)."""
+    labels = labels.to(logits.device)
+    if (
+        never
+        and not torch.compiler.is_compiling()
+        and torch.isin(labels, torch.tensor(never, device=labels.device)).any()
+    ):
+        raise ValueError(
+            "masked-LM labels hold special-token ids, which the head never predicts; set them to -100 (only masked "
+            "nucleotides carry a label)"
+        )
     return nn.functional.cross_entropy(
         logits.view(-1, logits.shape[-1]).float(), labels.to(logits.device).view(-1), ignore_index=IGNORE_INDEX
     )
+
+
+STRUCTURE_SUFFIX = "ForSecondaryStructurePrediction"
+
+
+def _never_predicted(config: MultiMoleculeConfig, vocab_size: int) -> list[int]:
+    """Ids of `<pad> <cls> <eos> <unk> <mask> <null>`: no masked position holds one."""
+    ids = (*config.special_token_ids, config.unk_token_id, config.mask_token_id, config.null_token_id)
+    return sorted({i for i in ids if i is not None and 0 <= i < vocab_size})
+
+
+def _alphabet_only(config: MultiMoleculeConfig, logits: torch.Tensor) -> torch.Tensor:
+    """Masked-LM logits with the special tokens (`<pad> <cls> <eos> <unk> <mask> <null>`) at the dtype's minimum:
+    a masked position holds a nucleotide, so fill-mask and sampling offer tokens of the alphabet only."""
+    ids = _never_predicted(config, logits.shape[-1])
+    if not ids:
+        return logits
+    return logits.index_fill(-1, torch.tensor(ids, device=logits.device), torch.finfo(logits.dtype).min)
 
 
 def _mask_or_default(config, input_ids, attention_mask, hidden_states=None) -> torch.Tensor:

@@ -42,6 +42,12 @@ class AutoModelForContactPrediction(_BaseAutoModelClass):
     _model_mapping = _LazyAutoMapping(CONFIG_MAPPING_NAMES, OrderedDict())
 
 
+class AutoModelForSecondaryStructurePrediction(_BaseAutoModelClass):
+    """The family's `...ForSecondaryStructurePrediction` (a release's structure model) for a checkpoint or config."""
+
+    _model_mapping = _LazyAutoMapping(CONFIG_MAPPING_NAMES, OrderedDict())
+
+
 def register_family(
     config: type[MultiMoleculeConfig],
     tokenizer: type[PreTrainedTokenizer],
@@ -52,10 +58,12 @@ def register_family(
     token_prediction: type[PreTrainedModel],
     contact_prediction: type[PreTrainedModel],
     pre_training: type[PreTrainedModel] | None = None,
+    secondary_structure: type[PreTrainedModel] | None = None,
 ) -> None:
     """Make `AutoConfig`, `AutoModel*` and `AutoTokenizer` (transformers' and ours) know a family.
 
-    `pre_training`: the class that holds every head of a release with several (`AutoModelForPreTraining`)."""
+    `pre_training`: the class that holds every head of a release with several (`AutoModelForPreTraining`);
+    `secondary_structure`: the release's structure model (`AutoModelForSecondaryStructurePrediction`)."""
     AutoConfig.register(config.model_type, config, exist_ok=True)
     AutoTokenizer.register(config, tokenizer_class=tokenizer, exist_ok=True)
     for auto, model_class in (
@@ -70,3 +78,5 @@ def register_family(
         auto.register(config, model_class, exist_ok=True)
     if pre_training is not None:
         AutoModelForPreTraining.register(config, pre_training, exist_ok=True)
+    if secondary_structure is not None:
+        AutoModelForSecondaryStructurePrediction.register(config, secondary_structure, exist_ok=True)

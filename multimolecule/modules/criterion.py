@@ -7,8 +7,10 @@ from torch.nn import functional as F
 
 IGNORE_INDEX = -100
 PROBLEM_TYPES = ("regression", "binary", "multiclass", "multilabel")
-# transformers' names for the same problems, accepted so its Auto*Classification conventions keep working
-PROBLEM_TYPE_ALIASES = {"single_label_classification": "multiclass", "multi_label_classification": "multilabel"}
+# transformers' names for two of them: the config stores these, as its pipelines read them (a multi-label
+# classifier gets sigmoid scores only when it says `multi_label_classification`); ours stay accepted as aliases.
+TRANSFORMERS_PROBLEM_TYPES = {"multiclass": "single_label_classification", "multilabel": "multi_label_classification"}
+PROBLEM_TYPE_ALIASES = {theirs: ours for ours, theirs in TRANSFORMERS_PROBLEM_TYPES.items()}
 
 
 def resolve_problem_type(config, labels: torch.Tensor) -> str:
@@ -25,7 +27,7 @@ def resolve_problem_type(config, labels: torch.Tensor) -> str:
             problem_type = "multiclass"
         else:
             problem_type = "multilabel"
-        config.problem_type = problem_type
+        config.problem_type = TRANSFORMERS_PROBLEM_TYPES.get(problem_type, problem_type)
     if problem_type not in PROBLEM_TYPES:
         raise ValueError(f"problem_type must be one of {', '.join(PROBLEM_TYPES)}; got {problem_type!r}")
     return problem_type

@@ -8,12 +8,10 @@ from transformers.activations import ACT2FN
 
 
 def nucleotide_mask(config, input_ids: torch.Tensor | None, attention_mask: torch.Tensor) -> torch.Tensor:
-    """True at the positions that hold a nucleotide (or a masked one): not padding, not `<cls>` / `<eos>`."""
+    """True at the positions that hold a nucleotide (or a masked one): not padding, not `<cls>` / `<eos>`.
+    Without `input_ids` (only `inputs_embeds`), special tokens cannot be told apart: every attended position."""
     if input_ids is None:
-        raise ValueError(
-            "token and contact outputs drop special tokens, which they find in input_ids; pass input_ids "
-            "(not only inputs_embeds)"
-        )
+        return attention_mask.bool()
     special = torch.tensor(config.special_token_ids, device=input_ids.device)
     return attention_mask.bool() & ~torch.isin(input_ids, special)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -12,6 +14,8 @@ from transformers.tokenization_utils_base import TruncationStrategy
 from .alphabet import RNA, SPECIAL_TOKENS, Alphabet
 
 _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# a FASTA record handed over whole: its '>name' line would otherwise become IUPAC letters and <unk>
+FASTA_HEADER = re.compile(r"\s*>[^\n]*\n")
 
 
 class NucleotideTokenizer(PreTrainedTokenizer):
@@ -116,6 +120,12 @@ class NucleotideTokenizer(PreTrainedTokenizer):
     def tokenize(self, text: str, **kwargs) -> list[str]:
         if not isinstance(text, str):
             raise TypeError(f"expected a sequence as str, got {type(text).__name__}")
+        header = FASTA_HEADER.match(text)
+        if header:
+            raise ValueError(
+                f"the input starts with a FASTA header ({header.group().strip()[:40]!r}); pass the sequence without "
+                "its '>' line (a FASTA reader gives the sequences of a file)"
+            )
         pieces = [text] if kwargs.get("split_special_tokens") else self.tokens_trie.split(text)
         tokens: list[str] = []
         offset = 0
@@ -123,6 +133,13 @@ class NucleotideTokenizer(PreTrainedTokenizer):
             whole = piece in self._specials or piece in self._added_tokens_encoder
             tokens.extend([piece] if whole else self._tokenize(piece, offset))
             offset += len(piece)
+        unknown = tokens.count(self.unk_token)
+        if unknown * 2 > len(tokens):
+            warnings.warn(
+                f"{unknown} of {len(tokens)} tokens are {self.unk_token}: most of the input is outside the "
+                f"{self.alphabet.name} alphabet; is it a sequence? (strict=True makes this an error)",
+                stacklevel=2,
+            )
         return tokens
 
     # truncation: read only the prefix that survives it

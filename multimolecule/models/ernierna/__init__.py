@@ -19,6 +19,7 @@ register_family(
     sequence_prediction=ErnieRnaForSequencePrediction,
     token_prediction=ErnieRnaForTokenPrediction,
     contact_prediction=ErnieRnaForContactPrediction,
+    secondary_structure=ErnieRnaForSecondaryStructurePrediction,
 )
 
 __all__ = [

@@ -19,6 +19,7 @@ register_family(
     sequence_prediction=RiNALMoForSequencePrediction,
     token_prediction=RiNALMoForTokenPrediction,
     contact_prediction=RiNALMoForContactPrediction,
+    secondary_structure=RiNALMoForSecondaryStructurePrediction,
 )
 
 __all__ = [

@@ -19,6 +19,7 @@ register_family(
     sequence_prediction=RnaFmForSequencePrediction,
     token_prediction=RnaFmForTokenPrediction,
     contact_prediction=RnaFmForContactPrediction,
+    secondary_structure=RnaFmForSecondaryStructurePrediction,
 )
 
 __all__ = [
