@@ -61,17 +61,18 @@ def test_release_threshold_sources():
 
 
 def test_every_structure_release_goes_through_the_pipeline(tmp_path):
-    """Each family's structure model (the threshold stored in its file, or the catalogue's) gives base pairs."""
-    for family, case_name in (("rinalmo", "rinalmo-ss"),):
+    """Each family's structure model gives base pairs: at the threshold stored in its file or the catalogue, or,
+    where the release has none (ERNIE-RNA calls pairs with a solver), at the caller's."""
+    for family, case_name in (("rinalmo", "rinalmo-ss"), ("ernierna", "ernierna-ss")):
         case = golden_case(family, case_name)
         output = tmp_path / case_name
-        assert (
-            run_convert(
-                case.variant, "--checkpoint", case.checkpoint, "--output", output, "--no-verify", *case.overrides
-            )
-            == 0
-        )
-        stored = json.loads((output / "config.json").read_text())["pair_threshold"]
-        result = pipeline("rna-secondary-structure", model=str(output))(SEQUENCE)
-        assert result["threshold"] == pytest.approx(stored)
+        argv = ("--checkpoint", case.checkpoint, "--output", output, "--no-verify", *case.overrides)
+        assert run_convert(case.variant, *argv) == 0
+        stored = json.loads((output / "config.json").read_text()).get("pair_threshold")
+        predictor = pipeline("rna-secondary-structure", model=str(output))
+        if stored is None:
+            with pytest.raises(ValueError, match="no release threshold is known"):
+                predictor(SEQUENCE)
+        result = predictor(SEQUENCE, threshold=0.5) if stored is None else predictor(SEQUENCE)
+        assert result["threshold"] == pytest.approx(0.5 if stored is None else stored)
         assert from_dot_bracket(result["dot_bracket"]) == result["pairs"]
