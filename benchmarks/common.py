@@ -221,3 +221,24 @@ def worker_main(workers: dict[str, Any], kind: str, spec: str) -> int:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def time_calls(call, repeats: int, min_cpu_use: float = 0.9, max_discards: int = 3) -> dict[str, Any]:
+    """Wall times of `repeats` calls; a call whose CPU time / wall / threads is below `min_cpu_use` was
+    descheduled by other load and is dropped and redone (at most `max_discards` times)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    kept: list[float] = []
+    cpu: list[float] = []
+    dropped = 0
+    while len(kept) < repeats:
+        begin, begin_cpu = time.perf_counter(), time.process_time()
+        call()
+        wall, used = time.perf_counter() - begin, time.process_time() - begin_cpu
+        if used / wall / threads < min_cpu_use and dropped < max_discards:
+            dropped += 1
+            continue
+        kept.append(wall)
+        cpu.append(used)
+    return {"times": kept, "dropped": dropped, "cpu_use": sum(cpu) / sum(kept) / threads}
