@@ -5,6 +5,8 @@ each in a fresh process (page cache warm, after one untimed read of the file):
 
 - floor:  `torch.load(path, mmap=True)` + `safetensors.torch.save_file` of its tensors;
 - api:    `get_converter(variant).convert(path)` + `save_pretrained` of the model and tokenizer (no validation);
+- load:   `from_pretrained` of the api's output against `safetensors.torch.load_file` of its weights, each
+          followed by one read of every tensor (both map the file lazily);
 - cli:    `python -m multimolecule.convert VARIANT --checkpoint PATH --output DIR --no-verify`, the whole publish
           path (convert, save, validate through every Auto class, parity, card), timed from outside; its peak
           RSS from `wait4`, imports included.
@@ -31,7 +33,12 @@ from typing import Any
 from common import LoadGuard, PeakMemory, load_average, machine, median, run_command, run_worker, worker_main
 from release_files import RELEASES, write_release
 
-TARGETS = {"api time / floor time": 1.5, "api peak / file": 1.3, "cli peak / file": 2.0}
+TARGETS = {
+    "api time / floor time": 1.5,
+    "api peak / file": 1.3,
+    "cli peak / file": 2.0,
+    "from_pretrained / load_file (+ one read)": 1.3,
+}
 
 
 def _read(path: Path) -> None:
@@ -87,7 +94,30 @@ def worker_api(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-WORKERS = {"floor": worker_floor, "api": worker_api}
+def worker_load(spec: dict[str, Any]) -> dict[str, Any]:
+    """`from_pretrained` of the converted directory, or `safetensors.torch.load_file` of its weights; both map
+    the file lazily, so each reads every tensor once (what a first forward pass does)."""
+    import torch
+    from safetensors.torch import load_file
+
+    torch.set_num_threads(spec["threads"])
+    directory = Path(spec["directory"])
+    if spec["how"] == "from_pretrained":
+        from multimolecule.converters import get_converter
+
+        architecture = get_converter(spec["variant"]).architecture
+    start = time.perf_counter()
+    if spec["how"] == "from_pretrained":
+        tensors = list(architecture.from_pretrained(directory).state_dict().values())
+    else:
+        tensors = list(load_file(directory / "model.safetensors").values())
+    with torch.inference_mode():
+        for tensor in tensors:
+            tensor.sum()
+    return {"total": time.perf_counter() - start}
+
+
+WORKERS = {"floor": worker_floor, "api": worker_api, "load": worker_load}
 
 
 def measure(args: argparse.Namespace, path: Path, workdir: Path, say) -> dict[str, Any]:
@@ -109,7 +139,20 @@ def measure(args: argparse.Namespace, path: Path, workdir: Path, say) -> dict[st
             runs[kind].append(result)
             say(f"{kind:>5} {index + 1}/{args.repeats}: {result['total']:.2f} s, peak +{result['peak_mib']:.0f} MiB"
                 f"{guard.flag()}")  # fmt: skip
-            shutil.rmtree(output, ignore_errors=True)
+            if index or kind == "floor":
+                shutil.rmtree(output, ignore_errors=True)
+    loads: dict[str, list[float]] = {"from_pretrained": [], "load_file": []}
+    for _ in range(args.repeats):
+        for how in loads:
+            spec = {
+                "directory": str(workdir / "api_0"),
+                "how": how,
+                "variant": release.variant,
+                "threads": args.threads,
+            }
+            loads[how].append(run_worker(__file__, "load", spec, args.timeout)[0]["total"])
+    say(f"  from_pretrained {median(loads['from_pretrained']):.2f} s, load_file {median(loads['load_file']):.2f} s")
+    shutil.rmtree(workdir / "api_0", ignore_errors=True)
     cli = None
     if not args.no_cli:
         output = workdir / "cli"
@@ -120,7 +163,7 @@ def measure(args: argparse.Namespace, path: Path, workdir: Path, say) -> dict[st
         cli = {"wall": wall, "peak_mib": peak_kib / 1024, "loadavg": load_average()[0], "quiet": guard.quiet()}
         say(f"  cli: {wall:.1f} s, peak RSS {peak_kib / 1024:.0f} MiB{guard.flag()}\n{out.strip()}")
         shutil.rmtree(output, ignore_errors=True)
-    return {"file_mib": file_mib, "runs": runs, "cli": cli}
+    return {"file_mib": file_mib, "runs": runs, "cli": cli, "loads": loads}
 
 
 def ratios(result: dict[str, Any]) -> dict[str, float]:
@@ -140,6 +183,8 @@ def ratios(result: dict[str, Any]) -> dict[str, float]:
         "floor peak / file": floor_peak / file_mib,
         "api peak / file": api_peak / file_mib,
     }
+    loads = result["loads"]
+    out["from_pretrained / load_file (+ one read)"] = median(loads["from_pretrained"]) / median(loads["load_file"])
     if result["cli"]:
         out["cli time s"] = result["cli"]["wall"]
         out["cli peak / file"] = result["cli"]["peak_mib"] / file_mib
@@ -205,6 +250,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
     print(report(args.family, result, machine()))
+    for name, value in ratios(result).items():
+        target = TARGETS.get(name)
+        if target is not None:
+            print(f"RATIO {args.family} {name}: {value:.2f} (target {target})")
     return 0
 
 

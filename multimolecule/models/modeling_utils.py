@@ -230,17 +230,31 @@ class ForMaskedLM(MultiMoleculePreTrainedModel):
     ) -> MaskedLMOutput | tuple:
         if return_contacts and self.contact_head is None:
             raise ValueError(f"{type(self).__name__} has no contact head (config.attention_contact_head is False)")
-        outputs = self.model(
-            input_ids,
-            attention_mask,
-            output_attentions=bool(output_attentions or return_contacts),
-            output_hidden_states=output_hidden_states,
-            return_dict=True,
-            **kwargs,
-        )
+        streamed = return_contacts and not output_attentions
+        if streamed:  # each layer's weights become its share of the contact logits, then are freed
+            mask = nucleotide_mask(self.config, input_ids, _mask_or_default(self.config, input_ids, attention_mask))
+            shares: list[torch.Tensor] = []
+            hooks = [
+                layer.attention.register_forward_hook(_contact_share(self.contact_head, index, mask, shares))
+                for index, layer in enumerate(self.model.encoder.layers)
+            ]
+        try:
+            outputs = self.model(
+                input_ids,
+                attention_mask,
+                output_attentions=bool(output_attentions or return_contacts),
+                output_hidden_states=output_hidden_states,
+                return_dict=True,
+                **kwargs,
+            )
+        finally:
+            for hook in hooks if streamed else ():
+                hook.remove()
         logits = self.lm_head(outputs.last_hidden_state)
         contacts = None
-        if return_contacts:
+        if streamed:
+            contacts = self.contact_head.contacts(shares[0], mask)
+        elif return_contacts:
             mask = nucleotide_mask(self.config, input_ids, _mask_or_default(self.config, input_ids, attention_mask))
             contacts = self.contact_head(outputs.attentions, mask)
         loss = None
@@ -383,6 +397,19 @@ def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return nn.functional.cross_entropy(
         logits.view(-1, logits.shape[-1]).float(), labels.to(logits.device).view(-1), ignore_index=IGNORE_INDEX
     )
+
+
+def _contact_share(head: AttentionContactHead, layer: int, mask: torch.Tensor, shares: list[torch.Tensor]):
+    """A forward hook on layer `layer`'s attention: its weights become the layer's share of the contact logits
+    and are dropped from the output, so no more than one layer's (batch, heads, length, length) is alive."""
+
+    def hook(module: nn.Module, args, output):
+        attended, weights = output
+        share = head.layer_logits(layer, weights, mask)
+        shares[:] = [shares[0] + share] if shares else [share]  # a running sum: one (batch, n, n) kept
+        return attended, None
+
+    return hook
 
 
 def _mask_or_default(config, input_ids, attention_mask, hidden_states=None) -> torch.Tensor:
