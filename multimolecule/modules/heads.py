@@ -111,8 +111,15 @@ class AttentionContactHead(nn.Module):
         self.regression = nn.Linear(config.num_hidden_layers * config.num_attention_heads, 1)
 
     def forward(self, attentions: tuple[torch.Tensor, ...], mask: torch.Tensor) -> torch.Tensor:
-        logits = sum(self.layer_logits(layer, weights, mask) for layer, weights in enumerate(attentions))
-        return self.contacts(logits, mask)
+        maps = torch.cat(attentions, dim=1)  # (batch, layers * heads, length, length)
+        maps, valid = pack_tokens(maps.transpose(1, 2), mask)  # rows
+        maps, _ = pack_tokens(maps.permute(0, 3, 2, 1), mask)  # columns -> (batch, n, layers * heads, n)
+        maps = maps.permute(0, 2, 3, 1)  # (batch, layers * heads, n_rows, n_columns)
+        maps = maps.to(self.regression.weight.dtype)
+        maps = average_product_correct(maps + maps.transpose(-1, -2))
+        contacts = torch.sigmoid(self.regression(maps.permute(0, 2, 3, 1)).squeeze(-1))
+        pair_valid = valid.unsqueeze(-1) & valid.unsqueeze(-2)
+        return contacts * pair_valid.to(contacts.dtype)
 
     def layer_logits(self, layer: int, weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """One layer's share of the regression, (batch, n, n): the regression is linear over its layer-major
