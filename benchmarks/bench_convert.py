@@ -221,7 +221,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--family", choices=sorted(RELEASES), default="rnafm")
     parser.add_argument("--repeats", type=int, default=3, help="fresh processes per kind, interleaved")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-    parser.add_argument("--max-load", type=float, default=1.0, help="runs above this 1-min load are flagged")
+    parser.add_argument("--max-load", type=float, default=2.0, help="flag runs above this 1-min load (ours: ~threads)")
     parser.add_argument("--no-cli", action="store_true", help="skip the end-to-end CLI run")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the generated file here (reused)")
     parser.add_argument("--timeout", type=float, default=1800)

@@ -238,7 +238,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--families", nargs="+", default=None, help="default: every family in FAMILIES")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved forward / floor pairs per case")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-    parser.add_argument("--max-load", type=float, default=1.0, help="wait up to --patience s for a quieter machine")
+    parser.add_argument(
+        "--max-load", type=float, default=2.0, help="1-min load (ours included) above which runs are flagged"
+    )
     parser.add_argument("--patience", type=float, default=0.0)
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
