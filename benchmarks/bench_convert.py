@@ -22,7 +22,6 @@ in peak growth; the CLI below 2x the file in peak RSS.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
@@ -30,7 +29,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import LoadGuard, PeakMemory, load_average, machine, median, run_command, run_worker, worker_main
+from common import (
+    LoadGuard,
+    PeakMemory,
+    add_worker_arguments,
+    load_average,
+    machine,
+    median,
+    run_command,
+    run_worker,
+    worker_main,
+)
 from release_files import RELEASES, write_release
 
 TARGETS = {
@@ -220,13 +229,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--family", choices=sorted(RELEASES), default="rnafm")
     parser.add_argument("--repeats", type=int, default=3, help="fresh processes per kind, interleaved")
-    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--max-load", type=float, default=2.0, help="flag runs above this 1-min load (ours: ~threads)")
     parser.add_argument("--no-cli", action="store_true", help="skip the end-to-end CLI run")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the generated file here (reused)")
-    parser.add_argument("--timeout", type=float, default=1800)
-    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
-    parser.add_argument("--spec", help=argparse.SUPPRESS)
+    add_worker_arguments(parser, WORKERS, timeout=1800)
     return parser.parse_args(argv)
 
 

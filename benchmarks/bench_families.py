@@ -22,11 +22,19 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from typing import Any
 
-from common import LoadGuard, PeakMemory, load_average, machine, run_worker, time_calls, worker_main
+from common import (
+    LoadGuard,
+    PeakMemory,
+    add_worker_arguments,
+    load_average,
+    machine,
+    run_worker,
+    time_calls,
+    worker_main,
+)
 
 PAD_FRACTIONS = (1.0, 0.8, 0.5, 0.2)
 ALIGNMENT_ROWS = 16  # rows per alignment for families that read alignments
@@ -237,14 +245,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--families", nargs="+", default=None, help="default: every family in FAMILIES")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved forward / floor pairs per case")
-    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument(
         "--max-load", type=float, default=2.0, help="1-min load (ours included) above which runs are flagged"
     )
     parser.add_argument("--patience", type=float, default=0.0)
-    parser.add_argument("--timeout", type=float, default=3600)
-    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
-    parser.add_argument("--spec", help=argparse.SUPPRESS)
+    add_worker_arguments(parser, WORKERS, timeout=3600)
     return parser.parse_args(argv)
 
 

@@ -212,6 +212,16 @@ def run_worker(script: str, kind: str, spec: dict[str, Any], timeout: float) -> 
     return run_command(command, timeout, parse=True)
 
 
+def add_worker_arguments(parser: Any, workers: dict[str, Any], timeout: float) -> None:
+    """--threads, --timeout, and the hidden --worker / --spec every script's fresh-process workers take."""
+    import argparse
+
+    parser.add_argument("--threads", type=int, default=cores(), help="torch threads (default: every core)")
+    parser.add_argument("--timeout", type=float, default=timeout, help="seconds one worker process may take")
+    parser.add_argument("--worker", choices=sorted(workers), help=argparse.SUPPRESS)
+    parser.add_argument("--spec", help=argparse.SUPPRESS)
+
+
 def worker_main(workers: dict[str, Any], kind: str, spec: str) -> int:
     """The child side of `run_worker`: run one worker and print its result on the marked line."""
     result = workers[kind](json.loads(spec))
