@@ -203,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     if "baseline" in timings and "multimolecule" in timings:
         difference = statistics.median(timings["multimolecule"]) - statistics.median(timings["baseline"])
         lines += ["", f"Median `import multimolecule` minus median baseline: {difference * 1e3:+,.0f} ms."]
+        ratio = statistics.median(timings["multimolecule"]) / statistics.median(timings["baseline"])
+        print(f"RATIO import multimolecule / import torch + transformers: {ratio:.2f} (target 1.15)", flush=True)
     lines += [
         "",
         "## Global state before and after `import multimolecule` (same process)",

@@ -19,93 +19,26 @@ import argparse
 import json
 import math
 import os
-import platform
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from common import RESULT_PREFIX, PeakMemory, cores, fmt, loadavg, machine, quartiles, run_command, status_kib
 
 IMPLEMENTATIONS = ("fm", "sdpa", "eager")
 LABELS = {"fm": "rna-fm (original)", "sdpa": "ours, SDPA", "eager": "ours, eager"}
 # the published RNA-FM (`RNA-FM_pretrained.pth`): fairseq arguments of the release
 PUBLISHED = {"layers": 12, "embed_dim": 640, "ffn_embed_dim": 5120, "attention_heads": 20, "max_positions": 1024}
 CHECKPOINT_NAME = "RNA-FM_pretrained.pth"  # fm's loader keys on the name ("RNA-FM": no contact-regression file)
-RESULT_PREFIX = "RESULT "
-CHILD_ENV = {
-    "TRANSFORMERS_VERBOSITY": "error",
-    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    "HF_HUB_OFFLINE": "1",
-    "TQDM_DISABLE": "1",
-    "PYTHONWARNINGS": "ignore",
-}
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # measurement helpers (used in the worker subprocesses)
-
-
-def _status_kib(field: str) -> int | None:
-    """A `Vm*` line of /proc/self/status, in KiB (None off Linux)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _maxrss_kib() -> int:
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak // 1024 if sys.platform == "darwin" else peak  # bytes on macOS, KiB on Linux
-
-
-class PeakMemory:
-    """Peak RSS growth over a block: VmHWM after resetting it through /proc/self/clear_refs (Linux), else the
-    process's lifetime ru_maxrss (which cannot be reset, so a higher peak earlier hides the block's)."""
-
-    def __init__(self) -> None:
-        self.method = "none"
-        self.baseline_kib = 0
-        self.peak_kib = 0
-
-    def __enter__(self) -> PeakMemory:
-        import gc
-
-        gc.collect()
-        try:  # hand freed heap back to the OS, so the baseline is what is really in use
-            import ctypes
-
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):
-            pass
-        self.baseline_kib = _status_kib("VmRSS") or _maxrss_kib()
-        try:
-            with open("/proc/self/clear_refs", "w") as clear_refs:
-                clear_refs.write("5")  # resets VmHWM to the current RSS
-            self.method = "VmHWM after clear_refs"
-        except OSError:
-            self.method = "ru_maxrss (lifetime peak)"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.method == "VmHWM after clear_refs":
-            self.peak_kib = _status_kib("VmHWM") or 0
-        else:
-            self.peak_kib = _maxrss_kib()
-
-    @property
-    def growth_mib(self) -> float:
-        return max(self.peak_kib - self.baseline_kib, 0) / 1024
 
 
 def sequences(batch: int, length: int, seed: int, padded: bool) -> list[str]:
@@ -124,13 +57,6 @@ def _touch(model) -> None:
     with torch.inference_mode():
         for parameter in model.parameters():
             parameter.sum()
-
-
-def _quartiles(values: list[float]) -> tuple[float, float, float]:
-    if len(values) == 1:
-        return values[0], values[0], values[0]
-    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return q1, median, q3
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -221,7 +147,7 @@ def worker_forward(spec: dict[str, Any]) -> dict[str, Any]:
 
         import fm
 
-        rss_imports_kib = _status_kib("VmRSS") or 0
+        rss_imports_kib = status_kib("VmRSS") or 0
         start = time.perf_counter()
         with torch.serialization.safe_globals([Namespace]):
             model, alphabet = fm.pretrained.load_model_and_alphabet_local(spec["checkpoint"], theme="rna")
@@ -238,7 +164,7 @@ def worker_forward(spec: dict[str, Any]) -> dict[str, Any]:
     else:
         import multimolecule
 
-        rss_imports_kib = _status_kib("VmRSS") or 0
+        rss_imports_kib = status_kib("VmRSS") or 0
         start = time.perf_counter()
         model = multimolecule.RnaFmForMaskedLM.from_pretrained(
             spec["model_dir"], attn_implementation=impl, dtype=torch.float32
@@ -340,81 +266,6 @@ def run_child(kind: str, spec: dict[str, Any], timeout: float) -> tuple[dict[str
     return run_command(command, timeout, parse=True)
 
 
-def run_command(command: list[str], timeout: float, parse: bool = False) -> tuple[Any, float, int]:
-    """Run a command, reaping it with wait4 for its own peak RSS; (parsed result or stdout, wall s, peak KiB)."""
-    env = {**os.environ, **CHILD_ENV}
-    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
-        start = time.perf_counter()
-        process = subprocess.Popen(command, stdout=stdout, stderr=stderr, env=env)
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() - start > timeout:
-                process.kill()
-                process.wait()
-                raise RuntimeError(f"{' '.join(command[:4])} ... ran past {timeout:.0f} s")
-            time.sleep(0.02)
-        wall = time.perf_counter() - start
-        process.returncode = os.waitstatus_to_exitcode(status)
-        stdout.seek(0)
-        stderr.seek(0)
-        out, err = stdout.read(), stderr.read()
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(command[:4])} ... failed ({process.returncode}):\n{err[-4000:]}")
-    peak_kib = usage.ru_maxrss // 1024 if sys.platform == "darwin" else usage.ru_maxrss
-    if not parse:
-        return out, wall, peak_kib
-    lines = [line for line in out.splitlines() if line.startswith(RESULT_PREFIX)]
-    if not lines:
-        raise RuntimeError(f"the worker printed no result:\n{out[-2000:]}\n{err[-2000:]}")
-    return json.loads(lines[-1].removeprefix(RESULT_PREFIX)), wall, peak_kib
-
-
-def machine() -> dict[str, str]:
-    info = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cores (os.sched_getaffinity)": str(_cores()),
-    }
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in lscpu.splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() in ("Model name", "CPU(s)", "Thread(s) per core", "Flags"):
-                value = value.strip()
-                if key.strip() == "Flags":
-                    value = " ".join(flag for flag in value.split() if flag.startswith(("avx", "amx", "fma")))
-                info[f"lscpu {key.strip()}"] = value
-    except (OSError, subprocess.CalledProcessError):
-        info["cpu"] = platform.processor() or "unknown"
-    for package in ("torch", "transformers", "rna-fm", "multimolecule"):
-        try:
-            info[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            info[package] = "not installed"
-    return info
-
-
-def loadavg() -> str:
-    try:
-        with open("/proc/loadavg") as file:
-            return " ".join(file.read().split()[:3])
-    except OSError:
-        return "unknown"
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
-def _fmt(value: float | None, digits: int = 1) -> str:
-    return "—" if value is None else f"{value:,.{digits}f}"
-
-
 def forward_table(results: list[dict[str, Any]]) -> str:
     fm_median = {
         (r["batch"], r["length"]): statistics.median(r["times"]) for r in results if r["impl"] == "fm" and r["times"]
@@ -425,18 +276,18 @@ def forward_table(results: list[dict[str, Any]]) -> str:
     )
     rows = [header, "|" + "---|" * (header.count("|") - 1)]
     for r in results:
-        q1, median, q3 = _quartiles(r["times"])
+        q1, median, q3 = quartiles(r["times"])
         reference = fm_median.get((r["batch"], r["length"]))
         speed_up = f"{reference / median:.2f}x" if reference else "—"
         diff = "—" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.1e}"
         rows.append(
             f"| {r['batch']} | {r['length']} | {LABELS[r['impl']]}{' (contended)' if r['contended'] else ''} "
-            f"| {_fmt(median * 1e3)} | {_fmt((q3 - q1) * 1e3)} | {len(r['times'])} ({r['discarded']}) "
-            f"| {_fmt(r['first_call'] * 1e3 if r['first_call'] is not None else None)} "
-            f"| {speed_up} | {_fmt(r['batch'] * r['length'] / median, 0)} | {r['cpu_use']:.0%} "
-            f"| {_fmt(statistics.median(r['cpu_times']) * 1e3)} "
+            f"| {fmt(median * 1e3)} | {fmt((q3 - q1) * 1e3)} | {len(r['times'])} ({r['discarded']}) "
+            f"| {fmt(r['first_call'] * 1e3 if r['first_call'] is not None else None)} "
+            f"| {speed_up} | {fmt(r['batch'] * r['length'] / median, 0)} | {r['cpu_use']:.0%} "
+            f"| {fmt(statistics.median(r['cpu_times']) * 1e3)} "
             f"| {r['rss_after_imports_mib']:.0f} + {r['rss_after_load_mib'] - r['rss_after_imports_mib']:.0f} "
-            f"| {_fmt(r['peak_growth_mib'], 0)} | {diff} |"
+            f"| {fmt(r['peak_growth_mib'], 0)} | {diff} |"
         )
     return "\n".join(rows)
 
@@ -476,7 +327,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=None, help="default: 1 8 (--quick: 1)")
     parser.add_argument("--lengths", type=int, nargs="+", default=None, help="tokens incl. <cls>/<eos>; 64 256 1024")
     parser.add_argument("--impls", nargs="+", choices=IMPLEMENTATIONS, default=list(IMPLEMENTATIONS))
-    parser.add_argument("--threads", type=int, default=_cores(), help="torch.set_num_threads (default: all cores)")
+    parser.add_argument("--threads", type=int, default=cores(), help="torch.set_num_threads (default: all cores)")
     parser.add_argument("--budget", type=float, default=None, help="seconds of timed calls per configuration (6)")
     parser.add_argument("--min-repeats", type=int, default=3)
     parser.add_argument("--max-repeats", type=int, default=30)

@@ -21,6 +21,7 @@ import hashlib
 import json
 import typing
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -162,7 +163,13 @@ class Converter:
         """Convert the checkpoint at `path` (a file or a release directory); `sha256` is the weights file's hash
         when the caller has already verified it."""
         path, sidecar = self.locate(path)
-        sha256 = sha256 or file_sha256(path)
+        with ThreadPoolExecutor(max_workers=1) as pool:  # hashing overlaps loading and building (both I/O-bound)
+            digest = None if sha256 else pool.submit(file_sha256, _checked_file(path))
+            conversion = self._convert(path, sidecar, overrides)
+            conversion.sha256 = sha256 or digest.result()
+        return conversion
+
+    def _convert(self, path: Path, sidecar: Path | None, overrides: Mapping[str, Any] | None) -> Conversion:
         content = load_checkpoint(path, self.extra_globals)
         if not isinstance(content, Mapping):
             raise CheckpointError(f"{path} holds a {type(content).__name__}; a {self.family} checkpoint is a dict")
@@ -204,7 +211,7 @@ class Converter:
         _check_shapes(model, converted, upstream_of, path)
         model.load_state_dict(converted, strict=True, assign=True)
         model.tie_weights()
-        return Conversion(self, model.eval(), tokenizer, path, sha256, vocabulary, dropped, dict(overrides))
+        return Conversion(self, model.eval(), tokenizer, path, "", vocabulary, dropped, dict(overrides))
 
     def _config(self, path: Path, fields: dict[str, Any]) -> MultiMoleculeConfig:
         try:
@@ -294,10 +301,15 @@ def _coerce(name: str, value: Any, kind: type | None) -> Any:
         raise ConversionError(f"--model.{name} {value!r} is not a valid {kind.__name__}") from None
 
 
-def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
+def _checked_file(path: Path) -> Path:
     if not path.is_file():
         what = "is a directory, not a file" if path.is_dir() else "does not exist"
         raise CheckpointError(f"checkpoint {path} {what}; expected an upstream checkpoint file")
+    return path
+
+
+def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
+    _checked_file(path)
     digest = hashlib.sha256()
     with path.open("rb") as file:
         while chunk := file.read(chunk_size):

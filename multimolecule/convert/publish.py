@@ -13,7 +13,7 @@ from .catalogue import Entry, lookup
 from .engine import Conversion, Converter, file_sha256
 from .errors import ChecksumError, ValidationError
 from .output import check_target, staged_directory
-from .validate import Reference, ValidationReport, golden_cases, golden_reference, validate
+from .validate import Reference, ValidationReport, attach_written_weights, golden_cases, golden_reference, validate
 
 
 @dataclass
@@ -80,6 +80,7 @@ def publish(variant: str, options: Options, say: Callable[[str], None] = print) 
     with staged_directory(output, options.overwrite) as staging:
         conversion.model.save_pretrained(staging)
         conversion.tokenizer.save_pretrained(staging)
+        attach_written_weights(conversion.model, staging)  # frees the upstream file's tensors
         say("validating")
         parity = _parity_checks(converter, conversion, fixtures, say)
         report = validate(staging, conversion, parity, list(converter.sample_sequences))

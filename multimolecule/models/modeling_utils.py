@@ -28,6 +28,7 @@ from ..modules.heads import (
     nucleotide_mask,
     pack_tokens,
 )
+from ..modules.precision import warn_if_slow_bf16
 from .configuration_utils import MultiMoleculeConfig
 
 _BACKBONES: dict[str, type[BackboneModel]] = {}
@@ -171,6 +172,8 @@ class BackboneModel(MultiMoleculePreTrainedModel):
         )
         if types == 0:
             token_type_ids = None  # no table: accepted and ignored (see MultiMoleculeConfig.type_vocab_size)
+        if not compiling:
+            warn_if_slow_bf16(self.embeddings.word_embeddings.weight)
         embeddings = self.embeddings(attention_mask, input_ids, inputs_embeds, position_ids, token_type_ids)
         encoded = self.encoder(
             embeddings,
