@@ -44,3 +44,20 @@ def test_transformers_knows_the_families_only_after_the_import(tmp_path):
     lines = result.stdout.splitlines()
     assert lines[0].startswith("before: The checkpoint you are trying to load has model type `rnafm`"), result.stderr
     assert lines[1] == "after: RnaFmConfig"
+
+
+def test_every_package_of_the_tree_is_listed_for_installation():
+    """`pip install .` (not -e) ships only the packages pyproject.toml lists: a family missing there would be
+    absent from an installed multimolecule."""
+    from pathlib import Path
+
+    import tomllib
+
+    root = Path(__file__).parents[1]
+    listed = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    tree = {".".join(path.parent.relative_to(root).parts) for path in (root / "multimolecule").rglob("__init__.py")} | {
+        "multimolecule.converters",
+        "multimolecule.checkpoints",
+    }
+    assert len(listed) == len(set(listed)), "a package is listed twice"
+    assert set(listed) == tree
