@@ -222,7 +222,7 @@ def compare_outputs(conversion: Conversion, reference: Reference) -> tuple[dict[
     )
     input_ids = remap.ids(tensors["input_ids"])
     attention_mask = tensors["attention_mask"]
-    ours = _our_outputs(model, input_ids, attention_mask, {field for field, _ in converter.parity.values()})
+    ours = _our_outputs(model, input_ids, attention_mask)
     tokens = attention_mask.bool()
     nucleotides = nucleotide_mask(model.config, input_ids, attention_mask)
     if nucleotides.dim() == 3:  # alignments (batch, rows, columns): pair outputs are over the query row's columns
@@ -261,18 +261,13 @@ def compare_outputs(conversion: Conversion, reference: Reference) -> tuple[dict[
     return differences, failures
 
 
-def _our_outputs(model, input_ids, attention_mask, fields: set[str]) -> dict:
-    """The model's outputs by name; what its head output lacks (a backbone's `pooler_output`) comes from its
-    backbone, run on the same input."""
+def _our_outputs(model, input_ids, attention_mask) -> dict:
+    """The model's outputs by name, with the last layer's hidden states as `last_hidden_state`."""
     kwargs = {"return_contacts": True} if getattr(model, "contact_head", None) is not None else {}
     with torch.no_grad():
         output = model.eval()(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, **kwargs)
-        ours = {key: value for key, value in output.items() if value is not None}
-        ours["last_hidden_state"] = output.hidden_states[-1]
-        backbone = getattr(model, "model", None)
-        if backbone is not None and fields - set(ours):
-            extra = backbone(input_ids=input_ids, attention_mask=attention_mask, return_dict=True)
-            ours.update({key: value for key, value in extra.items() if key not in ours and value is not None})
+    ours = {key: value for key, value in output.items() if value is not None}
+    ours["last_hidden_state"] = output.hidden_states[-1]
     return ours
 
 

@@ -44,12 +44,13 @@ class BackboneOutput(BaseModelOutputWithPooling):
 
 @dataclass
 class MaskedLMOutput(ModelOutput):
-    """`logits` over the vocabulary for every token; `contacts` (batch, n, n) when asked for;
-    `attention_scores` as in `BackboneOutput`."""
+    """`logits` over the vocabulary for every token; `contacts` (batch, n, n) when asked for; `pooler_output`
+    where the release has a pooler; `attention_scores` as in `BackboneOutput`."""
 
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None
     contacts: torch.Tensor | None = None
+    pooler_output: torch.Tensor | None = None
     hidden_states: tuple[torch.Tensor, ...] | None = None
     attentions: tuple[torch.Tensor, ...] | None = None
     attention_scores: torch.Tensor | None = None
@@ -301,6 +302,7 @@ class ForMaskedLM(MultiMoleculePreTrainedModel):
             "loss": loss,
             "logits": logits,
             "contacts": contacts,
+            "pooler_output": outputs.pooler_output,
             "hidden_states": outputs.hidden_states,
             "attentions": outputs.attentions if output_attentions else None,
             "attention_scores": outputs.get("attention_scores"),
@@ -317,10 +319,11 @@ class ForMaskedLM(MultiMoleculePreTrainedModel):
 class SecondaryStructureOutput(PredictionOutput):
     """`logits`: base-pairing logits (batch, n, n), symmetric, before the sigmoid; `mask`: real pairs;
     `lm_logits` and `contacts`: the masked-LM head and the contact regression the release also carries;
-    `attention_scores` as in `BackboneOutput`."""
+    `pooler_output` and `attention_scores` as in `BackboneOutput`."""
 
     lm_logits: torch.Tensor | None = None
     contacts: torch.Tensor | None = None
+    pooler_output: torch.Tensor | None = None
     attention_scores: torch.Tensor | None = None
 
 

@@ -72,9 +72,7 @@ class RnaBertForPreTraining(RnaBertPreTrainedModel, ForMaskedLM):
         self.post_init()
 
     def head_outputs(self, last_hidden_state, input_ids, attention_mask, labels, fields) -> dict:
-        pooled = self.model.pooler(last_hidden_state)
         return {
             "ss_logits": self.ss_head(last_hidden_state),
-            "pooler_output": pooled,
-            "seq_relationship_logits": self.seq_relationship(pooled),
+            "seq_relationship_logits": self.seq_relationship(fields["pooler_output"]),
         }
