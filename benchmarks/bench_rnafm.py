@@ -102,7 +102,7 @@ def worker_convert(spec: dict[str, Any]) -> dict[str, Any]:
     from multimolecule.converters import get_converter
 
     from multimolecule.convert.checkpoint import load_checkpoint
-    from multimolecule.convert.engine import file_sha256
+    from multimolecule.convert.digest import file_sha256
 
     torch.set_num_threads(spec["threads"])
     result: dict[str, Any] = {"import": time.perf_counter() - start}

@@ -198,6 +198,11 @@ def test_empty_batch_and_foreign_ids_are_clear_errors():
         model(input_ids=torch.tensor([[1, 6, 99, 2]]))
     with pytest.raises(ValueError, match=r"\(batch, length\)"):
         model(input_ids=torch.tensor([1, 6, 2]))
+    with pytest.raises(ValueError, match=r"attention_mask has shape \(1, 3\) but input_ids \(1, 4\)"):
+        model(input_ids=torch.tensor([[1, 6, 7, 2]]), attention_mask=torch.ones(1, 3, dtype=torch.long))
+    head = RnaFmForMaskedLM(RnaFmConfig(**SIZE, attention_contact_head=True)).eval()
+    with pytest.raises(ValueError, match=r"attention_mask has shape \(1, 3\) but input_ids \(1, 4\)"):
+        head(torch.tensor([[1, 6, 7, 2]]), torch.ones(1, 3, dtype=torch.long), return_contacts=True)
 
 
 def test_published_defaults_build_without_any_file():

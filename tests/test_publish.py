@@ -24,8 +24,8 @@ from servers.files import FileServer
 from servers.hub import HubServer
 
 from multimolecule.convert.catalogue import catalogue
+from multimolecule.convert.digest import file_sha256
 from multimolecule.convert.download import ENDPOINTS
-from multimolecule.convert.engine import file_sha256
 
 TOKEN = "hf_test_writer"
 RNAFM = golden_case("rnafm", "rnafm")

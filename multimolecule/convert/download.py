@@ -49,7 +49,7 @@ from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 from tqdm.auto import tqdm
 
 from .catalogue import Entry, catalogue
-from .engine import file_sha256
+from .digest import file_sha256
 from .errors import ChecksumError, ConversionError
 
 try:  # huggingface_hub 2.x ships httpx under the name httpx2; 1.x ships httpx itself

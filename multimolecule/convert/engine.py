@@ -17,7 +17,6 @@ Everything else happens here, the same way for every family:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import typing
 from collections.abc import Mapping
@@ -32,6 +31,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizer
 from ..models.configuration_utils import MultiMoleculeConfig
 from ..tokenisers import RnaTokenizer
 from .checkpoint import load_checkpoint
+from .digest import check_records, file_sha256, stored_records
 from .errors import CheckpointError, ConversionError, KeyMismatchError
 from .keymap import KeyMap
 from .vocabulary import TOKEN_SPELLINGS, VocabularyRemap
@@ -62,10 +62,18 @@ class Conversion:
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizer
     source: Path
-    sha256: str
     vocabulary: VocabularyRemap
     dropped: dict[str, str] = field(default_factory=dict)
     overrides: dict[str, Any] = field(default_factory=dict)
+    known_sha256: str | None = None  # given when the caller matched the file to the catalogue
+
+    @property
+    def sha256(self) -> str:
+        """The converted file's sha256: the catalogue's, else hashed when first asked for (a full read of the
+        file, which a conversion that never reports its provenance need not pay for)."""
+        if self.known_sha256 is None:
+            self.known_sha256 = file_sha256(self.source)
+        return self.known_sha256
 
 
 class Converter:
@@ -161,16 +169,31 @@ class Converter:
         self, path: str | Path, overrides: Mapping[str, Any] | None = None, *, sha256: str | None = None
     ) -> Conversion:
         """Convert the checkpoint at `path` (a file or a release directory); `sha256` is the weights file's hash
-        when the caller has already verified it."""
+        when the caller has already matched it to the catalogue (the bytes are then the release's own, and the
+        archive's CRC-32s are not read again)."""
         path, sidecar = self.locate(path)
-        with ThreadPoolExecutor(max_workers=1) as pool:  # hashing overlaps loading and building (both I/O-bound)
-            digest = None if sha256 else pool.submit(file_sha256, _checked_file(path))
-            conversion = self._convert(path, sidecar, overrides)
-            conversion.sha256 = sha256 or digest.result()
+        if sha256 is not None:
+            return self._convert(path, sidecar, overrides, known_sha256=sha256)
+        # torch does not check the archive's CRC-32s: a thread reads the records beside loading and building
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            checked = pool.submit(check_records, path, stored_records(_checked_file(path)))
+            try:
+                conversion = self._convert(path, sidecar, overrides)
+            except Exception:
+                if isinstance(checked.exception(), CheckpointError):  # damaged bytes explain any failure best
+                    raise checked.exception() from None
+                raise
+            checked.result()
         return conversion
 
-    def _convert(self, path: Path, sidecar: Path | None, overrides: Mapping[str, Any] | None) -> Conversion:
-        content = load_checkpoint(path, self.extra_globals)
+    def _convert(
+        self,
+        path: Path,
+        sidecar: Path | None,
+        overrides: Mapping[str, Any] | None,
+        known_sha256: str | None = None,
+    ) -> Conversion:
+        content = load_checkpoint(path, self.extra_globals, records_checked=True)
         if not isinstance(content, Mapping):
             raise CheckpointError(f"{path} holds a {type(content).__name__}; a {self.family} checkpoint is a dict")
         state, metadata = self.unpack(content, path)
@@ -211,7 +234,7 @@ class Converter:
         _check_shapes(model, converted, upstream_of, path)
         model.load_state_dict(converted, strict=True, assign=True)
         model.tie_weights()
-        return Conversion(self, model.eval(), tokenizer, path, "", vocabulary, dropped, dict(overrides))
+        return Conversion(self, model.eval(), tokenizer, path, vocabulary, dropped, dict(overrides), known_sha256)
 
     def _config(self, path: Path, fields: dict[str, Any]) -> MultiMoleculeConfig:
         try:
@@ -306,12 +329,3 @@ def _checked_file(path: Path) -> Path:
         what = "is a directory, not a file" if path.is_dir() else "does not exist"
         raise CheckpointError(f"checkpoint {path} {what}; expected an upstream checkpoint file")
     return path
-
-
-def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
-    _checked_file(path)
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -1,5 +1,8 @@
 """What can go wrong in a conversion, each with a message that says what to do."""
 
+# what every message about an unreadable checkpoint file says was expected
+EXPECTED_CHECKPOINT = "a PyTorch checkpoint (zip or legacy), a pickle or a safetensors file"
+
 
 class ConversionError(Exception):
     """Base class: the CLI prints these without a traceback and exits with status 1."""

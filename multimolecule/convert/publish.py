@@ -10,7 +10,8 @@ from typing import Any
 from .. import converters
 from .card import model_card
 from .catalogue import Entry, lookup
-from .engine import Conversion, Converter, file_sha256
+from .digest import file_sha256
+from .engine import Conversion, Converter
 from .errors import ChecksumError, ValidationError
 from .output import check_target, staged_directory
 from .validate import Reference, ValidationReport, attach_written_weights, golden_cases, golden_reference, validate

@@ -8,6 +8,7 @@ A family writes `class XxxModel(XxxPreTrainedModel, BackboneModel)` and one line
 from __future__ import annotations
 
 import dataclasses
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -202,6 +203,7 @@ class BackboneModel(MultiMoleculePreTrainedModel):
         if reference.shape[0] == 0:
             raise ValueError("the batch is empty")
         self._check_length(reference.shape[-1])
+        _check_mask_shape(attention_mask, reference)
         types = self.config.type_vocab_size
         checks = [~attention_mask.bool().all()]
         if input_ids is not None:
@@ -282,19 +284,25 @@ class ForMaskedLM(MultiMoleculePreTrainedModel):
     ) -> MaskedLMOutput | tuple:
         if return_contacts and self.contact_head is None:
             raise ValueError(f"{type(self).__name__} has no contact head (config.attention_contact_head is False)")
-        outputs = self.model(
-            input_ids,
-            attention_mask,
-            output_attentions=bool(output_attentions or return_contacts),
-            output_hidden_states=output_hidden_states,
-            return_dict=True,
-            **kwargs,
-        )
-        logits = _alphabet_only(self.config, self.lm_head(outputs.last_hidden_state))
-        contacts = None
+        contacts, streaming = None, nullcontext()
         if return_contacts:
-            mask = nucleotide_mask(self.config, input_ids, _mask_or_default(self.config, input_ids, attention_mask))
-            contacts = self.contact_head(outputs.attentions, mask)
+            given = _mask_or_default(self.config, input_ids, attention_mask, kwargs.get("inputs_embeds"))
+            mask = nucleotide_mask(self.config, input_ids, given)
+        if return_contacts and not output_attentions:  # each layer's maps become its share as the layer runs
+            attentions = [layer.attention for layer in self.model.encoder.layers]
+            streaming = self.contact_head.streaming(attentions, mask)
+        with streaming as streamed_contacts:
+            outputs = self.model(
+                input_ids,
+                attention_mask,
+                output_attentions=bool(output_attentions or return_contacts),
+                output_hidden_states=output_hidden_states,
+                return_dict=True,
+                **kwargs,
+            )
+        logits = _alphabet_only(self.config, self.lm_head(outputs.last_hidden_state))
+        if return_contacts:
+            contacts = streamed_contacts() if streamed_contacts else self.contact_head(outputs.attentions, mask)
         loss = None
         if labels is not None and self.mlm_labels:
             loss = masked_lm_loss(logits, labels, _never_predicted(self.config, logits.shape[-1]))
@@ -521,9 +529,20 @@ def _alphabet_only(config: MultiMoleculeConfig, logits: torch.Tensor) -> torch.T
 
 
 def _mask_or_default(config, input_ids, attention_mask, hidden_states=None) -> torch.Tensor:
-    """The attention mask the backbone used when none was given."""
+    """The attention mask the backbone used when none was given (`hidden_states`: anything shaped (..., hidden)
+    over the tokens, for input given as embeddings)."""
     if attention_mask is not None:
+        if input_ids is not None:
+            _check_mask_shape(attention_mask, input_ids)
         return attention_mask
     if input_ids is not None:
         return input_ids.ne(config.pad_token_id)
     return torch.ones(hidden_states.shape[:-1], dtype=torch.long, device=hidden_states.device)
+
+
+def _check_mask_shape(attention_mask: torch.Tensor, input_ids: torch.Tensor) -> None:
+    if attention_mask.shape != input_ids.shape:
+        raise ValueError(
+            f"attention_mask has shape {tuple(attention_mask.shape)} but input_ids {tuple(input_ids.shape)}; "
+            "they must match"
+        )

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
-from .positions import RotaryEmbedding
+from .positions import RotaryTable
 
 
 def eager_attention(
@@ -86,7 +86,7 @@ class SelfAttention(nn.Module):
         self,
         hidden_states: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
-        rotary: RotaryEmbedding | None = None,
+        rotary: RotaryTable | None = None,
         output_attentions: bool = False,
         bias: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:

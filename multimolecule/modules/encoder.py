@@ -18,7 +18,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput
 
 from .attention import SelfAttention
-from .positions import RotaryEmbedding, sinusoidal_table
+from .positions import RotaryEmbedding, RotaryTable, sinusoidal_table
 
 
 class Embeddings(nn.Module):
@@ -131,7 +131,7 @@ class EncoderLayer(GradientCheckpointingLayer):
         self,
         hidden_states: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
-        rotary: RotaryEmbedding | None = None,
+        rotary: RotaryTable | None = None,
         output_attentions: bool = False,
         bias: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
@@ -197,8 +197,11 @@ class Encoder(nn.Module):
     ) -> EncoderOutput:
         all_hidden_states = [hidden_states] if output_hidden_states else None
         all_attentions = [] if output_attentions else None
+        rotary = None
+        if self.rotary is not None:  # once per pass, not once per layer
+            rotary = self.rotary.table(hidden_states.shape[-2], hidden_states.device, hidden_states.dtype)
         for layer in self.layers:
-            hidden_states, weights, bias = layer(hidden_states, attention_mask, self.rotary, output_attentions, bias)
+            hidden_states, weights, bias = layer(hidden_states, attention_mask, rotary, output_attentions, bias)
             if output_hidden_states:
                 all_hidden_states.append(hidden_states)
             if output_attentions:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 from transformers.activations import ACT2FN
@@ -110,17 +113,77 @@ def average_product_correct(x: torch.Tensor) -> torch.Tensor:
 class AttentionContactHead(nn.Module):
     """ESM's contact predictor: logistic regression over symmetrised, APC-corrected attention maps.
 
-    Input features are layer-major (feature = layer * heads + head), as in the ESM / RNA-FM releases.
+    Input features are layer-major (feature = layer * heads + head), as in the ESM / RNA-FM releases. The
+    regression is linear, so each layer's maps are reduced to their share of the logits on their own
+    (`layer_logits`): `streaming` does that as the layers run, and no more than one layer's maps exist at once.
     """
 
     def __init__(self, config) -> None:
         super().__init__()
+        self.num_heads = config.num_attention_heads
         self.regression = nn.Linear(config.num_hidden_layers * config.num_attention_heads, 1)
 
     def forward(self, attentions: tuple[torch.Tensor, ...], mask: torch.Tensor) -> torch.Tensor:
-        maps, valid = attention_pairs(attentions, mask)
-        maps = maps.to(self.regression.weight.dtype)
-        maps = average_product_correct(maps + maps.transpose(-1, -2))
-        contacts = torch.sigmoid(self.regression(maps.permute(0, 2, 3, 1)).squeeze(-1))
-        pair_valid = valid.unsqueeze(-1) & valid.unsqueeze(-2)
-        return contacts * pair_valid.to(contacts.dtype)
+        """Contact probabilities (batch, n, n) from every layer's attention maps (batch, heads, length, length)."""
+        mask = self.positions(mask)
+        logits = sum(self.layer_logits(layer, weights, mask) for layer, weights in enumerate(attentions))
+        return self.contacts(logits, mask)
+
+    def positions(self, mask: torch.Tensor) -> torch.Tensor:
+        """The (batch, length) positions whose pairs are predicted, from the nucleotide mask."""
+        return mask
+
+    def layer_logits(self, layer: int, weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """One layer's share of the regression's logits, (batch, n, n), from its maps (batch, heads, L, L).
+
+        Per head, the feature is APC(S) with S = M + M^T over the nucleotides, and APC(S) = S - r r^T / sum(r)
+        (S is symmetric, so its row and column sums r agree). The heads' weighted sum therefore needs only
+        the weighted sum of the maps and each head's sums r: no per-head (L, L) temporary is made.
+        """
+        dtype = self.regression.weight.dtype
+        weights = weights.to(dtype)
+        coefficients = self.regression.weight[0, layer * self.num_heads : (layer + 1) * self.num_heads]
+        batch, heads, length, _ = weights.shape
+        nucleotides = mask.to(dtype)
+        combined = torch.matmul(coefficients, weights.reshape(batch, heads, length * length))
+        combined = combined.view(batch, length, length)
+        rows = torch.matmul(weights, nucleotides[:, None, :, None]).squeeze(-1)  # sum over nucleotide columns
+        columns = torch.matmul(nucleotides[:, None, None, :], weights).squeeze(-2)  # over nucleotide rows
+        sums = (rows + columns) * nucleotides[:, None, :]  # (batch, heads, L): r of each head's S
+        totals = sums.sum(-1)
+        scale = coefficients / totals.masked_fill(totals == 0, 1)  # (batch, heads)
+        correction = torch.matmul((sums * scale[..., None]).transpose(1, 2), sums)  # sum_h w_h r_h r_h^T / t_h
+        logits = combined + combined.transpose(1, 2) - correction
+        logits, _ = pack_tokens(logits, mask)  # rows
+        logits, _ = pack_tokens(logits.transpose(1, 2), mask)  # columns
+        return logits.transpose(1, 2)
+
+    def contacts(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Probabilities from the summed shares; zero outside each sequence's own pairs."""
+        valid = torch.arange(logits.shape[-1], device=mask.device) < mask.sum(-1, keepdim=True)
+        contacts = torch.sigmoid(logits + self.regression.bias)
+        return contacts * (valid.unsqueeze(-1) & valid.unsqueeze(-2)).to(contacts.dtype)
+
+    @contextmanager
+    def streaming(self, attentions: Sequence[nn.Module], mask: torch.Tensor) -> Iterator[Callable[[], torch.Tensor]]:
+        """Within the block, each of `attentions` (one attention module per layer, run with output_attentions)
+        hands its weights to the regression and returns None in their place; the block's value gives the
+        contacts once the layers have run."""
+        mask = self.positions(mask)
+        total: list[torch.Tensor] = []
+
+        def hook_for(layer: int):
+            def hook(module: nn.Module, args, output: tuple) -> tuple:
+                attended, weights, *rest = output
+                share = self.layer_logits(layer, weights, mask)
+                total[:] = [total[0] + share] if total else [share]  # a running sum: one (batch, n, n)
+                return (attended, None, *rest)
+
+            return hook
+
+        hooks = [module.register_forward_hook(hook_for(layer)) for layer, module in enumerate(attentions)]
+        try:
+            yield lambda: self.contacts(total[0], mask)
+        finally:
+            for hook in hooks:
+                hook.remove()

@@ -25,24 +25,36 @@ def sinusoidal_table(positions: torch.Tensor, dim: int, dtype: torch.dtype) -> t
     return table.to(dtype)
 
 
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    first, second = x.chunk(2, dim=-1)
-    return torch.cat((-second, first), dim=-1)
-
-
 class RotaryEmbedding(nn.Module):
-    """Rotary position embedding over the whole head dimension (the ESM-2 / RoFormer form)."""
+    """Rotary position embedding over the whole head dimension (the ESM-2 / RoFormer form). `table(length)`
+    computes the rotation once for a forward pass; every layer then applies it."""
 
     def __init__(self, head_dim: int, base: float = 10000.0) -> None:
         super().__init__()
         self.head_dim = head_dim
         self.base = base
 
-    def forward(self, query: torch.Tensor, key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        length = query.shape[-2]
-        exponents = torch.arange(0, self.head_dim, 2, device=query.device, dtype=torch.float32) / self.head_dim
+    def table(self, length: int, device: torch.device, dtype: torch.dtype) -> RotaryTable:
+        exponents = torch.arange(0, self.head_dim, 2, device=device, dtype=torch.float32) / self.head_dim
         inverse_frequency = 1.0 / (self.base**exponents)
-        angles = torch.outer(torch.arange(length, device=query.device, dtype=torch.float32), inverse_frequency)
-        angles = torch.cat((angles, angles), dim=-1)
-        cos, sin = angles.cos().to(query.dtype), angles.sin().to(query.dtype)
-        return query * cos + _rotate_half(query) * sin, key * cos + _rotate_half(key) * sin
+        angles = torch.outer(torch.arange(length, device=device, dtype=torch.float32), inverse_frequency)
+        sin = angles.sin()
+        # rotate_half(x) * sin == roll(x, half) * [-sin, sin]: the sign is folded into the table once
+        return RotaryTable(torch.cat((angles, angles), dim=-1).cos().to(dtype), torch.cat((-sin, sin), -1).to(dtype))
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.table(query.shape[-2], query.device, query.dtype)(query, key)
+
+
+class RotaryTable:
+    """The rotation of each position for one length: `(query, key)` (..., length, head_dim) rotated."""
+
+    def __init__(self, cos: torch.Tensor, signed_sin: torch.Tensor) -> None:
+        self.cos, self.signed_sin = cos, signed_sin
+
+    def __call__(self, query: torch.Tensor, key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.rotate(query), self.rotate(key)
+
+    def rotate(self, x: torch.Tensor) -> torch.Tensor:
+        half = x.shape[-1] // 2
+        return x * self.cos + x.roll(half, dims=-1) * self.signed_sin

@@ -178,8 +178,8 @@ class RnaMsmEmbeddings(Embeddings):
 class AlignmentContactHead(AttentionContactHead):
     """The release's contact regression over the row attentions, on the query row's columns."""
 
-    def forward(self, attentions: tuple[torch.Tensor, ...], mask: torch.Tensor) -> torch.Tensor:
-        return super().forward(attentions, mask[:, 0] if mask.dim() == 3 else mask)
+    def positions(self, mask: torch.Tensor) -> torch.Tensor:
+        return mask[:, 0] if mask.dim() == 3 else mask
 
 
 @dataclass
