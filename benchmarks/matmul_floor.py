@@ -58,8 +58,11 @@ class _Recorder(TorchDispatchMode):
             self.products.append(Product(0, x.numel() // x.shape[-1], x.shape[-1], weight.shape[0], x.dtype))
         elif func in PLAIN:
             a, b = (args[1], args[2]) if func in (aten.addmm.default, aten.baddbmm.default) else (args[0], args[1])
-            batch = math.prod(torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])) if a.dim() > 2 else 0
-            self.products.append(Product(batch, a.shape[-2], a.shape[-1], b.shape[-1], a.dtype))
+            a_shape = a.shape if a.dim() > 1 else (1, *a.shape)  # a vector is one row (matrix-vector products)
+            b_shape = b.shape if b.dim() > 1 else (*b.shape, 1)  # or one column
+            leading = torch.broadcast_shapes(a_shape[:-2], b_shape[:-2])
+            batch = math.prod(leading) if leading else 0
+            self.products.append(Product(batch, a_shape[-2], a_shape[-1], b_shape[-1], a.dtype))
         elif func in FUSED_ATTENTION:
             query, key = args[0], args[1]  # (batch, heads, length, head_dim)
             groups = math.prod(query.shape[:-2])

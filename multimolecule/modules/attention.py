@@ -47,9 +47,10 @@ def carried_attention(
 
     Padded keys (where the additive `attention_mask` is negative) are set to the dtype's minimum with
     `masked_fill`: the scores handed on stay finite, so no later sum or product of them can make NaN."""
-    scores = torch.matmul(query * scaling, key.transpose(-1, -2)) + bias
+    scores = torch.matmul(query * scaling, key.transpose(-1, -2))
+    scores += bias  # in place, as the fill below: the layer holds one (batch, heads, L, L) besides `bias`
     if attention_mask is not None:
-        scores = scores.masked_fill(attention_mask < 0, torch.finfo(scores.dtype).min)
+        scores.masked_fill_(attention_mask < 0, torch.finfo(scores.dtype).min)
     return (*_attend(module, scores, value, dropout), scores)
 
 
