@@ -102,14 +102,6 @@ class ContactPredictionHead(PredictionHead):
         return pairwise + self.projection.bias
 
 
-def average_product_correct(x: torch.Tensor) -> torch.Tensor:
-    """Average product correction over the last two dimensions (padding rows and columns must be zero)."""
-    row = x.sum(-1, keepdim=True)
-    column = x.sum(-2, keepdim=True)
-    total = x.sum((-1, -2), keepdim=True)
-    return x - row * column / total.masked_fill(total == 0, 1)
-
-
 class AttentionContactHead(nn.Module):
     """ESM's contact predictor: logistic regression over symmetrised, APC-corrected attention maps.
 
