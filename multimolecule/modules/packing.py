@@ -41,5 +41,5 @@ class PackedTokens:
     def pad(self, x: torch.Tensor) -> torch.Tensor:
         """(tokens, ...) -> (batch, length, ...), zero at padding."""
         rest = x.shape[1:]
-        padded = x.new_zeros(self.batch * self.length, *rest).index_copy(0, self.indices, x)
+        padded = x.new_zeros(self.batch * self.length, *rest).index_copy_(0, self.indices, x)  # in place: one write
         return padded.view(self.batch, self.length, *rest)
