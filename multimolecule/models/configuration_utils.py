@@ -107,6 +107,10 @@ class MultiMoleculeConfig(PreTrainedConfig):
         attention_bias: biases on the query / key / value / output projections.
         add_pooler: the backbone also returns `pooler_output`, dense + tanh on the first token (BERT's pooler),
             for releases that carry one.
+        pack_padded_batches: on a batch with padding, the layers' per-token work (norms, projections, feed-forward)
+            runs on the real tokens only, and only attention on the padded length (`multimolecule.modules.packing`);
+            the outputs at real tokens are the same, padded positions of the hidden states hold zeros. False runs
+            the whole padded rectangle. A run-time choice: it changes no weight.
 
     Heads:
         num_labels, problem_type: what the prediction heads predict. `problem_type` is `regression`, `binary`,
@@ -175,6 +179,7 @@ class MultiMoleculeConfig(PreTrainedConfig):
     final_norm: bool = True
     attention_bias: bool = True
     add_pooler: bool = False
+    pack_padded_batches: bool = True
     initializer_range: float = 0.02
     tie_word_embeddings: bool = True
     pad_token_id: int = 0

@@ -183,6 +183,7 @@ class BackboneModel(MultiMoleculePreTrainedModel):
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
             bias=self.pair_bias(input_ids).to(embeddings.dtype) if self.pair_bias is not None else None,
+            token_mask=attention_mask if padded else None,
         )
         outputs = BackboneOutput(
             last_hidden_state=encoded.last_hidden_state,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
+from .packing import PackedTokens
 from .positions import RotaryTable
 
 
@@ -65,10 +68,16 @@ class SelfAttention(nn.Module):
     `bias` (batch, heads, length, length) is a bias that flows from layer to layer (ERNIE-RNA): it is added to
     the scores, which are then returned as the third output for the next layer to add to its own. That path
     needs the scores, so it always runs eager attention; without `bias` the third output is None.
+
+    Given `PackedTokens` as its mask, it takes and returns hidden states packed to the real tokens,
+    (tokens, hidden): the projections run on those only, and the heads are scattered back to
+    (batch, heads, length, head_dim) for the attention kernel, under the padded path's mask.
     """
 
     # The SDPA wrapper treats a module without this attribute as causal when no mask is given.
     is_causal = False
+    # whether `forward` takes `PackedTokens` (a subclass whose input is not one row per token says False)
+    supports_packed: ClassVar[bool] = True
 
     def __init__(self, config) -> None:
         super().__init__()
@@ -86,16 +95,16 @@ class SelfAttention(nn.Module):
     def forward(
         self,
         hidden_states: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | PackedTokens | None = None,
         rotary: RotaryTable | None = None,
         output_attentions: bool = False,
         bias: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        batch, length, _ = hidden_states.shape
-        shape = (batch, length, self.num_heads, self.head_dim)
-        query = self.q_proj(hidden_states).view(shape).transpose(1, 2)
-        key = self.k_proj(hidden_states).view(shape).transpose(1, 2)
-        value = self.v_proj(hidden_states).view(shape).transpose(1, 2)
+        packing = attention_mask if isinstance(attention_mask, PackedTokens) else None
+        if packing is not None:
+            attention_mask = packing.attention_mask
+        projections = (self.q_proj, self.k_proj, self.v_proj)
+        query, key, value = (self.split_heads(projection(hidden_states), packing) for projection in projections)
         if rotary is not None:
             query, key = rotary(query, key)
 
@@ -107,9 +116,17 @@ class SelfAttention(nn.Module):
             )
         else:
             output, weights = self.attend(query, key, value, attention_mask, self.scaling, output_attentions)
-        output = output.reshape(batch, length, -1)
+        output = output.flatten(2)  # (batch, length, hidden)
+        if packing is not None:
+            output = packing.pack(output)
         # weights the caller did not ask for would stay alive while the next layer runs
         return self.out_proj(output), weights if output_attentions else None, scores
+
+    def split_heads(self, projected: torch.Tensor, packing: PackedTokens | None) -> torch.Tensor:
+        """(batch, length, hidden), or (tokens, hidden) re-padded by `packing`, -> (batch, heads, length, head_dim)."""
+        if packing is not None:
+            projected = packing.pad(projected)
+        return projected.unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2)
 
     def attend(
         self,

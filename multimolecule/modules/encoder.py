@@ -8,6 +8,7 @@ stack, instead of adding a switch every other family then carries.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -18,6 +19,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput
 
 from .attention import SelfAttention
+from .packing import PackedTokens
 from .positions import RotaryEmbedding, RotaryTable, sinusoidal_table
 
 
@@ -113,10 +115,15 @@ class EncoderLayer(GradientCheckpointingLayer):
     """Attention and feed-forward blocks, each with a residual; the norms go before (`pre`) or after (`post`).
 
     `attention_class` and `ffn_class` are built with the config; a family overrides them in a subclass.
+
+    Everything but the attention treats each token alone, so the layer runs packed (hidden states
+    (tokens, hidden), `PackedTokens` as the mask) whenever its attention does; a subclass whose blocks need the
+    (batch, length) layout sets `supports_packed = False`.
     """
 
     attention_class: ClassVar[type[nn.Module]] = SelfAttention
     ffn_class: ClassVar[type[nn.Module]] = FeedForward
+    supports_packed: ClassVar[bool] = True
 
     def __init__(self, config) -> None:
         super().__init__()
@@ -127,10 +134,15 @@ class EncoderLayer(GradientCheckpointingLayer):
         self.ffn_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout)
 
+    @classmethod
+    def runs_packed(cls) -> bool:
+        """Whether the layer, its attention included, takes hidden states packed to the real tokens."""
+        return cls.supports_packed and getattr(cls.attention_class, "supports_packed", False)
+
     def forward(
         self,
         hidden_states: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | PackedTokens | None = None,
         rotary: RotaryTable | None = None,
         output_attentions: bool = False,
         bias: torch.Tensor | None = None,
@@ -175,12 +187,18 @@ class Encoder(nn.Module):
 
     A `bias` (batch, heads, length, length) flows through the stack: the first layer adds it to its attention
     scores and each layer hands its pre-softmax scores to the next (eager attention). Without one, nothing
-    extra is computed or kept."""
+    extra is computed or kept.
 
-    layer_class: ClassVar[type[nn.Module]] = EncoderLayer
+    A padded batch (`token_mask` given) runs packed where that changes nothing but the time (see `packing`): the
+    layers see only the real tokens, and the outputs are padded again at the end. Either way, padded positions
+    of every layer's output hold zeros (the embeddings, `hidden_states[0]`, are zeroed there already); no head
+    reads them."""
+
+    layer_class: ClassVar[type[EncoderLayer]] = EncoderLayer
 
     def __init__(self, config) -> None:
         super().__init__()
+        self.config = config
         self.layers = nn.ModuleList(self.layer_class(config) for _ in range(config.num_hidden_layers))
         self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if config.final_norm else None
         self.rotary = (
@@ -194,12 +212,18 @@ class Encoder(nn.Module):
         output_attentions: bool = False,
         output_hidden_states: bool = False,
         bias: torch.Tensor | None = None,
+        token_mask: torch.Tensor | None = None,
     ) -> EncoderOutput:
+        """`attention_mask`: additive, as the layers' attention adds it; `token_mask` (batch, length), nonzero at
+        real tokens, when the batch has padding (it allows packed execution)."""
         all_hidden_states = [hidden_states] if output_hidden_states else None
         all_attentions = [] if output_attentions else None
         rotary = None
-        if self.rotary is not None:  # once per pass, not once per layer
+        if self.rotary is not None:  # once per pass, not once per layer (on the padded length)
             rotary = self.rotary.table(hidden_states.shape[-2], hidden_states.device, hidden_states.dtype)
+        packing = self.packing(token_mask, attention_mask, output_attentions, bias)
+        if packing is not None:
+            hidden_states, attention_mask = packing.pack(hidden_states), packing
         for layer in self.layers:
             hidden_states, weights, bias = layer(hidden_states, attention_mask, rotary, output_attentions, bias)
             if output_hidden_states:
@@ -208,11 +232,46 @@ class Encoder(nn.Module):
                 all_attentions.append(weights)
         if self.final_norm is not None:
             hidden_states = self.final_norm(hidden_states)
-            if output_hidden_states:
-                all_hidden_states[-1] = hidden_states
+        as_returned = self.padded_output(packing, token_mask)
+        hidden_states = as_returned(hidden_states)
+        if output_hidden_states:
+            all_hidden_states[1:-1] = map(as_returned, all_hidden_states[1:-1])
+            all_hidden_states[-1] = hidden_states
         return EncoderOutput(
             last_hidden_state=hidden_states,
             hidden_states=tuple(all_hidden_states) if output_hidden_states else None,
             attentions=tuple(all_attentions) if output_attentions else None,
             attention_scores=bias,
         )
+
+    @staticmethod
+    def padded_output(
+        packing: PackedTokens | None, token_mask: torch.Tensor | None
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
+        """How a layer's output is returned: in the padded layout, zero at padded positions whichever path ran, so
+        that packed, padded and compiled runs return the same tensors."""
+        if packing is not None:
+            return packing.pad
+        if token_mask is None:
+            return lambda hidden_states: hidden_states
+        padding = ~token_mask.bool().unsqueeze(-1)
+        return lambda hidden_states: hidden_states.masked_fill(padding, 0.0)
+
+    def packing(
+        self,
+        token_mask: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        output_attentions: bool,
+        bias: torch.Tensor | None,
+    ) -> PackedTokens | None:
+        """Where the real tokens of a padded batch are, when the layers can run on them alone; None runs the padded
+        rectangle. Not packed: no padding; a layer that needs the (batch, length) layout; attention weights or
+        carried scores asked for (maps over the padded length, whose padded rows would change); tracing,
+        torch.compile or torch.export (the token count depends on the data); `config.pack_padded_batches` off."""
+        if token_mask is None or attention_mask is None or output_attentions or bias is not None:
+            return None
+        if not self.config.pack_padded_batches or not self.layer_class.runs_packed():
+            return None
+        if torch.compiler.is_compiling() or torch.jit.is_tracing():
+            return None
+        return PackedTokens.from_token_mask(token_mask, attention_mask)

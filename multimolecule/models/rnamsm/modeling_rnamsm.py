@@ -66,6 +66,8 @@ class RowSelfAttention(SelfAttention):
     """Tied row attention: one (columns x columns) map per alignment and head, from scores summed over its rows
     and scaled by head_dim**-0.5 / sqrt(rows), applied to every row's values."""
 
+    supports_packed = False  # its queries of a column are summed over the alignment's rows
+
     def forward(
         self,
         hidden_states: torch.Tensor,
@@ -96,6 +98,8 @@ class RowSelfAttention(SelfAttention):
 class ColumnSelfAttention(SelfAttention):
     """Attention over the rows of each column, columns being independent: above `max_tokens_per_alignment`
     tokens the columns go through in chunks, so the (rows x rows) maps of all columns never coexist."""
+
+    supports_packed = False  # it reads (batch, rows, columns, hidden)
 
     def forward(
         self,
@@ -129,6 +133,8 @@ def per_token_chunks(function: Callable[[torch.Tensor], torch.Tensor], x: torch.
 class RnaMsmLayer(EncoderLayer):
     """Axial pre-norm layer: x + row_attention(norm(x)), then x + column_attention(norm(x)), then
     x + ffn(norm(x)). Returns the row attention weights when asked for."""
+
+    supports_packed = False  # axial: both attentions need the alignment's (rows, columns) layout
 
     attention_class = RowSelfAttention
     column_attention_class = ColumnSelfAttention
