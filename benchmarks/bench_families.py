@@ -12,10 +12,13 @@ maximum length, tokens including the special ones):
   its peak memory in layers' worth of (batch x heads x length x length) scores; `return_contacts` where the
   family has a contact head;
 - bf16 (4 x 256): time fp32 / bf16 and the deviation of the last hidden state (max |difference|, cosine);
-- padding (4 x 256): a batch of lengths 100/80/50/20 % of 256 padded, against the same sequences one by one.
+- padding (4 x 256): a batch of lengths 100/80/50/20 % of 256 padded, against the same sequences one by one,
+  run packed (the default) and over the padded rectangle (`config.pack_padded_batches=False`); `--padding-only`
+  measures this alone.
 
     python benchmarks/bench_families.py                  # every family (long: RiNALMo giga is 650 M parameters)
     python benchmarks/bench_families.py --families rnafm rnabert --repeats 3
+    python benchmarks/bench_families.py --families rnafm splicebert rinalmo --padding-only
 """
 
 from __future__ import annotations
@@ -113,6 +116,9 @@ def worker_family(spec: dict[str, Any]) -> dict[str, Any]:
         "attention": model.config._attn_implementation,
         "cases": {},
     }
+    if spec.get("padding_only"):
+        result["padding"] = _padding(model, config, repeats)
+        return result
     longest = config.max_position_embeddings
     for batch, length in ((4, 256), (1, longest)):
         result["cases"][f"{batch} x {length}"] = _versus_floor(model, _inputs(config, batch, length), repeats)
@@ -135,7 +141,9 @@ def worker_family(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _padding(model, config, repeats: int) -> dict[str, Any]:
-    """A padded batch against the same sequences one by one (the tokens it really holds)."""
+    """A padded batch against the same sequences one by one (the tokens it really holds), with the layers run
+    packed to the real tokens (`config.pack_padded_batches`, the default) and over the padded rectangle; the three
+    interleaved call by call, the fastest call of each."""
     import torch
 
     lengths = [max(3, int(256 * fraction)) for fraction in PAD_FRACTIONS]
@@ -144,22 +152,32 @@ def _padding(model, config, repeats: int) -> dict[str, Any]:
         {key: value[row : row + 1, ..., :size] for key, value in padded.items()} for row, size in enumerate(lengths)
     ]
 
-    def batch() -> None:
+    def batch(packed: bool) -> None:
+        model.config.pack_padded_batches = packed
         model(**padded)
 
     def one_by_one() -> None:
         for single in singles:
             model(**single)
 
+    calls = {"packed": lambda: batch(True), "rectangle": lambda: batch(False), "one_by_one": one_by_one}
+    times: dict[str, list[float]] = {name: [] for name in calls}
     with torch.inference_mode():
-        batch(), one_by_one()
-        padded_s = min(time_calls(batch, 1)["times"][0] for _ in range(repeats))
-        unpadded_s = min(time_calls(one_by_one, 1)["times"][0] for _ in range(repeats))
+        for call in calls.values():
+            call()
+        for _ in range(repeats):
+            for name, call in calls.items():
+                times[name] += time_calls(call, 1)["times"]
+    model.config.pack_padded_batches = True
+    fastest = {name: min(values) for name, values in times.items()}
     return {
-        "padded_s": padded_s,
-        "unpadded_s": unpadded_s,
-        "ratio": padded_s / unpadded_s,
+        "padded_s": fastest["packed"],
+        "rectangle_s": fastest["rectangle"],
+        "unpadded_s": fastest["one_by_one"],
+        "ratio": fastest["packed"] / fastest["one_by_one"],
+        "rectangle_ratio": fastest["rectangle"] / fastest["one_by_one"],
         "real_tokens": sum(lengths) / (256 * len(lengths)),
+        "loadavg": load_average()[0],
     }
 
 
@@ -201,11 +219,13 @@ def families() -> list[str]:
 
 
 def report(results: list[dict[str, Any]], info: dict[str, str]) -> str:
-    lines = ["### Forward pass vs its matrix products alone (fp32)", ""]
-    lines += [
-        "| family | parameters | case | forward ms | matmuls ms | ratio | GFLOP | peak MiB | load |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    lines = []
+    if any(result["cases"] for result in results):
+        lines += ["### Forward pass vs its matrix products alone (fp32)", ""]
+        lines += [
+            "| family | parameters | case | forward ms | matmuls ms | ratio | GFLOP | peak MiB | load |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
     for result in results:
         for name, case in result["cases"].items():
             verdict = "" if case["ratio"] <= TARGET else " **>1.15**"
@@ -215,17 +235,30 @@ def report(results: list[dict[str, Any]], info: dict[str, str]) -> str:
                 f"| {case['floor_s'] * 1e3:,.0f} | {case['ratio']:.2f}{verdict} | {case['gflops']:,.0f} "
                 f"| {case['peak_mib']:,.0f}{scores} | {case['loadavg']:.1f} |"
             )
-    lines += ["", "### Padding and bf16 (4 x 256)", ""]
+    if lines:
+        lines.append("")
+    lines += ["### Padding (4 x 256): a padded batch / the same sequences one by one", ""]
     lines += [
-        "| family | padded / one by one | real tokens | fp32 / bf16 time | bf16 max abs diff | bf16 min cosine |",
-        "|---|---|---|---|---|---|",
+        "| family | packed (default) | padded rectangle | real tokens | packed ms | rectangle ms | one by one ms "
+        "| load |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for result in results:
-        pad, bf16 = result["padding"], result["bf16"]
+        pad = result["padding"]
         lines.append(
-            f"| {result['family']} | {pad['ratio']:.2f} | {pad['real_tokens']:.0%} | {bf16['speedup']:.2f}x "
-            f"| {bf16['max_abs']:.1e} | {bf16['min_cosine']:.4f} |"
+            f"| {result['family']} | {pad['ratio']:.2f} | {pad['rectangle_ratio']:.2f} | {pad['real_tokens']:.0%} "
+            f"| {pad['padded_s'] * 1e3:,.0f} | {pad['rectangle_s'] * 1e3:,.0f} | {pad['unpadded_s'] * 1e3:,.0f} "
+            f"| {pad['loadavg']:.1f} |"
         )
+    if any("bf16" in result for result in results):
+        lines += ["", "### bf16 (4 x 256)", ""]
+        lines += ["| family | fp32 / bf16 time | bf16 max abs diff | bf16 min cosine |", "|---|---|---|---|"]
+    for result in results:
+        if "bf16" in result:
+            bf16 = result["bf16"]
+            lines.append(
+                f"| {result['family']} | {bf16['speedup']:.2f}x | {bf16['max_abs']:.1e} | {bf16['min_cosine']:.4f} |"
+            )
     lines += ["", f"{info.get('lscpu Model name', '')}, torch capability {info['torch CPU capability']}, "
               f"{info['cores (os.sched_getaffinity)']} cores, {info['date']}."]  # fmt: skip
     return "\n".join(lines)
@@ -238,6 +271,7 @@ def ratios(results: list[dict[str, Any]]) -> dict[str, float]:
             case["ratio"] for name, case in result["cases"].items() if "," not in name
         )
         for result in results
+        if result["cases"]
     }
 
 
@@ -249,6 +283,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max-load", type=float, default=2.0, help="1-min load (ours included) above which runs are flagged"
     )
     parser.add_argument("--patience", type=float, default=0.0)
+    parser.add_argument(
+        "--padding-only", action="store_true", help="only the padded batch vs one by one (minutes, not the whole run)"
+    )
     add_worker_arguments(parser, WORKERS, timeout=3600)
     return parser.parse_args(argv)
 
@@ -261,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for family in args.families or families():
         guard.wait(args.patience)
-        spec = {"family": family, "threads": args.threads, "repeats": args.repeats}
+        spec = {"family": family, "threads": args.threads, "repeats": args.repeats, "padding_only": args.padding_only}
         try:
             result, wall, peak_kib = run_worker(__file__, "family", spec, args.timeout)
         except RuntimeError as error:  # one family failing does not hide the others' figures
@@ -269,11 +306,19 @@ def main(argv: list[str] | None = None) -> int:
             continue
         result["process_peak_mib"] = peak_kib / 1024
         results.append(result)
-        worst = max(case["ratio"] for case in result["cases"].values())
-        print(f"{family}: worst forward / matmuls {worst:.2f}, {wall:.0f} s{guard.flag()}", file=sys.stderr, flush=True)
+        padding = result["padding"]["ratio"]
+        figure = max(case["ratio"] for case in result["cases"].values()) if result["cases"] else None
+        summary = f"worst forward / matmuls {figure:.2f}" if figure else f"padded / one by one {padding:.2f}"
+        print(f"{family}: {summary}, {wall:.0f} s{guard.flag()}", file=sys.stderr, flush=True)
     print(report(results, machine()))
     for name, value in ratios(results).items():
         print(f"RATIO {name}: {value:.2f}" + ("" if value <= TARGET else f" (target {TARGET})"))
+    for result in results:
+        pad = result["padding"]
+        print(
+            f"RATIO {result['family']} padded / one by one: {pad['ratio']:.2f} packed "
+            f"({pad['rectangle_ratio']:.2f} over the padded rectangle)"
+        )
     return 0 if all(math.isfinite(value) for value in ratios(results).values()) else 1
 
 
