@@ -26,6 +26,7 @@ from ..modules.heads import (
     MaskedLMHead,
     Pooler,
     PredictionHead,
+    first_real_token,
     nucleotide_mask,
     pack_tokens,
 )
@@ -187,7 +188,7 @@ class BackboneModel(MultiMoleculePreTrainedModel):
         )
         outputs = BackboneOutput(
             last_hidden_state=encoded.last_hidden_state,
-            pooler_output=self.pooler(encoded.last_hidden_state) if self.pooler is not None else None,
+            pooler_output=self.pooler(encoded.last_hidden_state, attention_mask) if self.pooler is not None else None,
             hidden_states=encoded.hidden_states,
             attentions=encoded.attentions,
             attention_scores=encoded.attention_scores,
@@ -453,8 +454,7 @@ class ForSequencePrediction(_Predictor):
 
     def features(self, hidden_states, input_ids, attention_mask):
         if self.config.pooling == "cls":
-            first = attention_mask.long().argmax(-1)  # left padding puts <cls> after the pads
-            return hidden_states[torch.arange(hidden_states.shape[0], device=first.device), first], None
+            return first_real_token(hidden_states, attention_mask), None
         mask = nucleotide_mask(self.config, input_ids, attention_mask)
         weights = mask.unsqueeze(-1).to(hidden_states.dtype)
         return (hidden_states * weights).sum(1) / weights.sum(1).clamp(min=1), None

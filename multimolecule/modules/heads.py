@@ -60,15 +60,23 @@ class MaskedLMHead(nn.Module):
         return self.decoder(self.layer_norm(self.activation(self.dense(hidden_states))))
 
 
+def first_real_token(hidden_states: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """(batch, hidden): each sequence's first real token (its `<cls>`), whatever the padding side."""
+    if attention_mask is None:
+        return hidden_states[:, 0]
+    first = attention_mask.long().argmax(-1)  # left padding puts <cls> after the pads
+    return hidden_states[torch.arange(hidden_states.shape[0], device=first.device), first]
+
+
 class Pooler(nn.Module):
-    """BERT's pooler: dense + tanh on the first token's hidden state."""
+    """BERT's pooler: dense + tanh on the first real token's hidden state."""
 
     def __init__(self, config) -> None:
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
 
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.dense(hidden_states[:, 0]))
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.tanh(self.dense(first_real_token(hidden_states, attention_mask)))
 
 
 class PredictionHead(nn.Module):
