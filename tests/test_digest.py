@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from multimolecule.converters import get_converter
 
 from multimolecule.convert import digest
-from multimolecule.convert.digest import check_records, file_sha256, stored_records
+from multimolecule.convert.digest import check_crcs, file_sha256, stored_records
 from multimolecule.convert.errors import CheckpointError
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -39,7 +39,7 @@ def record_ranges(path: Path) -> list[tuple[int, int]]:
 @pytest.mark.parametrize("chunk", [7, 4096, 1 << 22])
 def test_intact_records_pass_for_any_chunk_size(chunk: int, monkeypatch, tmp_path: Path):
     monkeypatch.setattr(digest, "_CHUNK", chunk)
-    check_records(RNAFM, stored_records(RNAFM))
+    check_crcs(RNAFM)
     legacy = tmp_path / "legacy.pt"
     torch.save({"weight": torch.arange(100.0)}, legacy, _use_new_zipfile_serialization=False)
     assert stored_records(legacy) == []  # not an archive: nothing to check
@@ -65,7 +65,7 @@ def test_any_damage_to_record_content_is_detected(tmp_path_factory, where, xor, 
     original, digest._CHUNK = digest._CHUNK, chunk
     try:
         with pytest.raises(CheckpointError, match="does not match its CRC-32 checksum"):
-            check_records(path, stored_records(path))
+            check_crcs(path)
     finally:
         digest._CHUNK = original
 

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file as load_safetensors
 
-from .digest import check_records, stored_records
+from .digest import check_crcs, stored_records
 from .errors import EXPECTED_CHECKPOINT, CheckpointError, UnsafeCheckpointError
 
 _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -853,7 +853,7 @@ def _check_archive(path: Path, budget: _Budget, records_checked: bool = False) -
         _check_records(path, members)
         _check_inflated_sizes(path, members, budget)
         if not records_checked:
-            check_records(path, stored_records(path))
+            check_crcs(path, stored_records(path, members))
         for member in members:
             if member.filename.split("/", 1)[-1] == "data.pkl":
                 data = archive.read(member)

@@ -1,6 +1,6 @@
 """Reading a checkpoint file's bytes to prove them: its sha256, and a PyTorch archive's record checksums.
 
-torch does not verify the CRC-32 each zip record carries, so `load_checkpoint` checks them (`check_records`);
+torch does not verify the CRC-32 each zip record carries, so `load_checkpoint` checks them (`check_crcs`);
 the conversion engine runs that check in a thread beside loading (zlib releases the GIL on large buffers). At
 release sizes a full read costs as much as the rest of the conversion, so the engine hashes a file only when
 its hash is asked for, and skips the checksums of a file whose hash already matched the catalogue.
@@ -40,13 +40,17 @@ def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def stored_records(path: Path) -> list[Record]:
+def stored_records(path: Path, members: list[zipfile.ZipInfo] | None = None) -> list[Record]:
     """The stored records of a zip file that carry a CRC-32, in file order; none for any other file (or a zip
-    too damaged to list, which `load_checkpoint` reports)."""
+    too damaged to list, which `load_checkpoint` reports). `members`: the archive's listing, when the caller has
+    read it already."""
     try:
-        with zipfile.ZipFile(path) as archive, path.open("rb") as file:
-            records = []
-            for member in archive.infolist():
+        if members is None:
+            with zipfile.ZipFile(path) as archive:
+                members = archive.infolist()
+        records = []
+        with path.open("rb") as file:
+            for member in members:
                 if member.CRC == 0 or member.compress_type != zipfile.ZIP_STORED:
                     continue  # no checksum written, or compressed: left to torch, as `load_checkpoint` does
                 file.seek(member.header_offset + 26)
@@ -58,9 +62,10 @@ def stored_records(path: Path) -> list[Record]:
     return sorted(records, key=lambda record: record.start)
 
 
-def check_records(path: Path, records: list[Record]) -> None:
-    """Each record checked against its CRC-32 (a `CheckpointError` naming the first that does not match), in one
-    read of the bytes they span."""
+def check_crcs(path: Path, records: list[Record] | None = None) -> None:
+    """Each stored record (`stored_records` unless given) checked against its CRC-32 (a `CheckpointError`
+    naming the first that does not match), in one read of the bytes they span."""
+    records = stored_records(path) if records is None else records
     if not records:
         return
     crcs = [0] * len(records)

@@ -31,7 +31,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizer
 from ..models.configuration_utils import MultiMoleculeConfig
 from ..tokenisers import RnaTokenizer
 from .checkpoint import load_checkpoint
-from .digest import check_records, file_sha256, stored_records
+from .digest import check_crcs, file_sha256
 from .errors import CheckpointError, ConversionError, KeyMismatchError
 from .keymap import KeyMap
 from .vocabulary import TOKEN_SPELLINGS, VocabularyRemap
@@ -176,7 +176,7 @@ class Converter:
             return self._convert(path, sidecar, overrides, known_sha256=sha256)
         # torch does not check the archive's CRC-32s: a thread reads the records beside loading and building
         with ThreadPoolExecutor(max_workers=1) as pool:
-            checked = pool.submit(check_records, path, stored_records(_checked_file(path)))
+            checked = pool.submit(check_crcs, _checked_file(path))
             try:
                 conversion = self._convert(path, sidecar, overrides)
             except Exception:
