@@ -778,8 +778,8 @@ def load_checkpoint(
     `extra_globals` maps further qualified names ("module.Class") a family's format needs to the object
     that stands in for them. Reading a file of S bytes takes at most `memory_budget(S)` = 16 S + 64 MiB of
     memory besides its tensor data; files that would need more are refused. `records_checked`: the caller
-    checks a zip archive's CRC-32s itself (`digest.checked_sha256`, in the same read as the hash) or has
-    matched the file's sha256 to the catalogue, so this read of the whole file is skipped.
+    checks a zip archive's CRC-32s itself (`digest.check_crcs`, beside the loading) or has matched the file's
+    sha256 to the catalogue, so this read of the whole file is skipped.
     """
     path = Path(path)
     allowed = {**SAFE_GLOBALS, **(extra_globals or {})}

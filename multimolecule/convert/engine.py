@@ -173,7 +173,9 @@ class Converter:
         archive's CRC-32s are not read again)."""
         path, sidecar = self.locate(path)
         if sha256 is not None:
-            return self._convert(path, sidecar, overrides, known_sha256=sha256)
+            conversion = self._convert(path, sidecar, overrides)
+            conversion.known_sha256 = sha256
+            return conversion
         # torch does not check the archive's CRC-32s: a thread reads the records beside loading and building
         with ThreadPoolExecutor(max_workers=1) as pool:
             checked = pool.submit(check_crcs, _checked_file(path))
@@ -186,13 +188,7 @@ class Converter:
             checked.result()
         return conversion
 
-    def _convert(
-        self,
-        path: Path,
-        sidecar: Path | None,
-        overrides: Mapping[str, Any] | None,
-        known_sha256: str | None = None,
-    ) -> Conversion:
+    def _convert(self, path: Path, sidecar: Path | None, overrides: Mapping[str, Any] | None) -> Conversion:
         content = load_checkpoint(path, self.extra_globals, records_checked=True)
         if not isinstance(content, Mapping):
             raise CheckpointError(f"{path} holds a {type(content).__name__}; a {self.family} checkpoint is a dict")
@@ -234,7 +230,7 @@ class Converter:
         _check_shapes(model, converted, upstream_of, path)
         model.load_state_dict(converted, strict=True, assign=True)
         model.tie_weights()
-        return Conversion(self, model.eval(), tokenizer, path, vocabulary, dropped, dict(overrides), known_sha256)
+        return Conversion(self, model.eval(), tokenizer, path, vocabulary, dropped, dict(overrides))
 
     def _config(self, path: Path, fields: dict[str, Any]) -> MultiMoleculeConfig:
         try:
