@@ -5,12 +5,11 @@ damage that torch would load silently, and the file's sha256."""
 from __future__ import annotations
 
 import hashlib
-import struct
-import zipfile
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import zip_record_ranges
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from multimolecule.converters import get_converter
@@ -23,19 +22,6 @@ GOLDEN = Path(__file__).parent / "golden"
 RNAFM = GOLDEN / "rnafm" / "rnafm" / "RNA-FM_pretrained.pth"
 
 
-def record_ranges(path: Path) -> list[tuple[int, int]]:
-    """The content ranges of the archive's records, read from the local headers by hand."""
-    data = path.read_bytes()
-    ranges = []
-    with zipfile.ZipFile(path) as archive:
-        for member in archive.infolist():
-            names, extra = struct.unpack("<HH", data[member.header_offset + 26 : member.header_offset + 30])
-            start = member.header_offset + 30 + names + extra
-            if member.CRC:
-                ranges.append((start, start + member.compress_size))
-    return sorted(ranges)
-
-
 @pytest.mark.parametrize("chunk", [7, 4096, 1 << 22])
 def test_intact_records_pass_for_any_chunk_size(chunk: int, monkeypatch, tmp_path: Path):
     monkeypatch.setattr(digest, "_CHUNK", chunk)
@@ -46,14 +32,14 @@ def test_intact_records_pass_for_any_chunk_size(chunk: int, monkeypatch, tmp_pat
 
 
 def test_every_record_with_a_checksum_is_covered():
-    assert [(record.start, record.end) for record in stored_records(RNAFM)] == record_ranges(RNAFM)
+    assert [(record.start, record.end) for record in stored_records(RNAFM)] == zip_record_ranges(RNAFM)
 
 
 @settings(max_examples=60, deadline=None)
 @given(where=st.floats(0, 1, exclude_max=True), xor=st.integers(1, 255), chunk=st.sampled_from([13, 4096, 1 << 22]))
 def test_any_damage_to_record_content_is_detected(tmp_path_factory, where, xor, chunk):
     data = bytearray(RNAFM.read_bytes())
-    ranges = record_ranges(RNAFM)
+    ranges = zip_record_ranges(RNAFM)
     offset = int(where * sum(end - start for start, end in ranges))
     for start, end in ranges:
         if offset < end - start:
@@ -74,7 +60,7 @@ def test_conversion_reports_damage_that_loads_without_error(tmp_path: Path):
     """Bytes flipped inside tensor data load without complaint; the read beside the loading still stops the
     conversion, and the message names the damaged record."""
     data = bytearray(RNAFM.read_bytes())
-    start, end = max(record_ranges(RNAFM), key=lambda span: span[1] - span[0])  # the largest tensor's bytes
+    start, end = max(zip_record_ranges(RNAFM), key=lambda span: span[1] - span[0])  # the largest tensor's bytes
     data[(start + end) // 2] ^= 0x01
     path = tmp_path / "model.pt"
     path.write_bytes(bytes(data))

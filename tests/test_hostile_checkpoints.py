@@ -23,7 +23,6 @@ import struct
 import subprocess
 import tracemalloc
 import types
-import zipfile
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import zip_record_ranges
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from multimolecule.converters import get_converter
@@ -537,21 +537,6 @@ def test_converter_refuses_hostile_files(fmt: str, payload: str, tmp_path: Path,
 # --------------------------------------------------------------------------------- fuzzed damage
 
 
-def _record_data_ranges(path: Path) -> list[tuple[int, int]]:
-    """Byte ranges of the zip records' contents (what the CRC-32 of each record covers)."""
-    data = path.read_bytes()
-    ranges = []
-    with zipfile.ZipFile(path) as archive:
-        for member in archive.infolist():
-            name_length, extra_length = struct.unpack(
-                "<HH", data[member.header_offset + 26 : member.header_offset + 30]
-            )
-            start = member.header_offset + 30 + name_length + extra_length
-            if member.file_size and member.CRC:
-                ranges.append((start, start + member.compress_size))
-    return ranges
-
-
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory) -> dict[str, bytes]:
     directory = tmp_path_factory.mktemp("samples")
@@ -594,7 +579,7 @@ def test_damaged_files_load_or_raise_checkpoint_error(samples, tmp_path, sample,
 def test_any_damage_to_zip_record_data_is_detected(tmp_path_factory, where, xor):
     directory = tmp_path_factory.mktemp("crc")
     data = bytearray(RNAFM.read_bytes())
-    ranges = _record_data_ranges(RNAFM)
+    ranges = zip_record_ranges(RNAFM)
     covered = sum(end - start for start, end in ranges)
     offset = int(where * covered)
     for start, end in ranges:
